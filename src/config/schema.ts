@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { COLUMN_TYPES } from '../core/types.ts';
 import { isDuration } from '../core/duration.ts';
+import { checkCleanOptions } from '../pipeline/clean.ts';
 
 /**
  * The config file's shape (DESIGN.md "Config file"). Every option is documented where it is
@@ -28,6 +29,30 @@ const identifier = z
 
 const duration = z.string().refine(isDuration, 'must be a duration such as 30s, 5m, 2h or 1d');
 
+/**
+ * Numbers and booleans may also be written as text, because `${VAR}` interpolation always yields
+ * text: `port: ${PORT:-3000}` must work in YAML.
+ */
+const NUMBER_TEXT = /^\s*[+-]?\d+(?:\.\d+)?\s*$/;
+const numberOrText = <T extends z.ZodType<number, number>>(schema: T) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v;
+      if (NUMBER_TEXT.test(v)) return Number(v);
+      ctx.addIssue({ code: 'custom', message: `expected a number, got "${v}"` });
+      return z.NEVER;
+    })
+    .pipe(schema);
+const booleanOrText = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const t = v.trim().toLowerCase();
+  if (t === 'true') return true;
+  if (t === 'false') return false;
+  ctx.addIssue({ code: 'custom', message: `expected true or false, got "${v}"` });
+  return z.NEVER;
+});
+
 export const columnTypeSchema = z.enum(COLUMN_TYPES);
 
 export const columnObjectSchema = z.strictObject({
@@ -45,6 +70,10 @@ export const columnObjectSchema = z.strictObject({
   trim: z.boolean().optional(),
   /** Reject the record when the value is NULL after cleaning. Primary-key columns are always required. */
   required: z.boolean().optional(),
+}).superRefine((c, ctx) => {
+  // Same check the mapper makes at compile time, so a bad format is a config error, not a failed run.
+  const problem = checkCleanOptions(c);
+  if (problem !== null) ctx.addIssue({ code: 'custom', path: ['format'], message: problem });
 });
 export const columnSchema = z.union([columnTypeSchema, columnObjectSchema]);
 
@@ -84,13 +113,13 @@ export const syncSchema = z
     /** Cron expression or "every 30m"; omit for manual only (used by `tributary serve`). */
     schedule: z.string().optional(),
     /** Run once when the service starts. */
-    runOnStart: z.boolean().optional(),
+    runOnStart: booleanOrText.optional(),
     /** Records per transaction (default: the destination's capability). */
-    batchSize: z.number().int().positive().max(1_000_000).optional(),
+    batchSize: numberOrText(z.number().int().positive().max(1_000_000)).optional(),
     /** Fail the run once more than this share of records is rejected (0..1, default 0.1). */
-    errorThreshold: z.number().min(0).max(1).optional(),
+    errorThreshold: numberOrText(z.number().min(0).max(1)).optional(),
     /** Start disabled; `tributary enable` switches it on at runtime. */
-    enabled: z.boolean().optional(),
+    enabled: booleanOrText.optional(),
   })
   .superRefine((s, ctx) => {
     const write = s.write ?? (s.target.primaryKey ? 'merge' : 'append');
@@ -138,7 +167,14 @@ export const configSchema = z.strictObject({
   blobs: z
     .looseObject({ type: z.enum(['local', 's3']) })
     .optional(),
-  server: z.strictObject({ port: z.number().int().min(0).max(65535).optional(), host: z.string().optional() }).optional(),
+  server: z
+    .strictObject({
+      /** Port of `tributary serve` (default 3000). */
+      port: numberOrText(z.number().int().min(0).max(65535)).optional(),
+      /** Interface to bind; without TRIBUTARY_TOKEN only loopback is allowed. */
+      host: z.string().optional(),
+    })
+    .optional(),
   syncs: z.record(identifier, syncSchema),
 });
 
@@ -147,6 +183,7 @@ export type Config = z.output<typeof configSchema>;
 export type SyncConfig = z.output<typeof syncSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type ColumnConfig = z.output<typeof columnSchema>;
+export type ColumnObjectConfig = z.output<typeof columnObjectSchema>;
 
 /** Identity helper for `tributary.config.ts`, so editors type-check the config. */
 export function defineConfig(config: ConfigInput): ConfigInput {
