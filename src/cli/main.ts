@@ -1,0 +1,430 @@
+import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { redactConfig } from '../config/load.ts';
+import { TributaryError, errorMessage } from '../core/errors.ts';
+import { createStderrLogger } from '../core/logger.ts';
+import type { RunStatus } from '../core/types.ts';
+import type { RunResult } from '../pipeline/run-sync.ts';
+import { Tributary } from '../tributary.ts';
+import { fmtAgo, fmtInt, table, truncate } from './format.ts';
+import { createProgress } from './progress.ts';
+
+/**
+ * `tributary` — thin commands over the library API (src/tributary.ts).
+ * Exit codes (DESIGN contract): 0 succeeded, 3 succeeded with quarantined records, 1 failed,
+ * 2 usage or config error, 130 cancelled.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3, cancelled: 130 } as const;
+
+const REPO_ROOT = join(import.meta.dirname, '..', '..');
+export const DEMO_CONFIG = join(REPO_ROOT, 'demo', 'tributary.demo.yaml');
+
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`"${v}" is not a positive whole number`);
+  return n;
+};
+
+const program = new Command()
+  .name('tributary')
+  .description('Import data from APIs and files into PostgreSQL or SQLite, and keep it in sync.')
+  .option('--config <file>', 'config file (default: tributary.config.{ts,mjs,js,yaml,yml,json} here, or $TRIBUTARY_CONFIG)')
+  .showHelpAfterError()
+  .exitOverride();
+
+const logger = createStderrLogger();
+
+async function withTributary<T>(fn: (t: Tributary) => Promise<T>, configFile?: string): Promise<T> {
+  const t = await Tributary.open({ configFile: configFile ?? program.opts().config, logger });
+  try {
+    return await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
+const print = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+
+program
+  .command('init')
+  .description('create or migrate the state tables')
+  .action(async () => {
+    await withTributary(async (t) => {
+      print(`state tables ready in ${t.dest.description}`);
+    });
+  });
+
+program
+  .command('config')
+  .description('print the resolved config, secrets redacted')
+  .option('--json', 'machine-readable output')
+  .action(async (opts) => {
+    await withTributary(async (t) => {
+      const redacted = redactConfig(t.config);
+      print(opts.json ? JSON.stringify(redacted, null, 2) : `# ${t.configFile}\n${toYaml(redacted)}`);
+    });
+  });
+
+program
+  .command('check')
+  .description('test connections and credentials')
+  .argument('[syncs...]', 'syncs to check (default: all)')
+  .option('--json', 'machine-readable output')
+  .action(async (names, opts) => {
+    const failed = await withTributary(async (t) => {
+      const list = names.length ? names : t.syncNames;
+      const results = [];
+      for (const name of list) {
+        try {
+          results.push({ sync: name, ...(await t.check(name)) });
+        } catch (err) {
+          results.push({ sync: name, ok: false, message: errorMessage(err) });
+        }
+      }
+      if (opts.json) printJson(results);
+      else for (const r of results) print(`${r.ok ? '✓' : '✗'} ${r.sync}: ${r.message}`);
+      return results.some((r) => !r.ok);
+    });
+    process.exitCode = failed ? EXIT.failed : EXIT.ok;
+  });
+
+program
+  .command('sync')
+  .description('run syncs now')
+  .argument('[syncs...]', 'syncs to run')
+  .option('--all', 'run every configured sync')
+  .option('--full', 'ignore the stored cursor and read everything')
+  .option('--limit <n>', 'stop after N records (the next run continues)', positiveInt)
+  .option('--batch-size <n>', 'records per transaction', positiveInt)
+  .option('--dry-run', 'read, map and validate without writing')
+  .option('--json', 'print one JSON object per run on stdout, nothing else')
+  .action(async (names, opts) => {
+    const results = await withTributary(async (t) => {
+      if (!opts.all && names.length === 0) {
+        throw new TributaryError(
+          'usage',
+          `name the syncs to run, or --all; configured: ${t.syncNames.join(', ') || '(none)'}`,
+        );
+      }
+      const list = opts.all ? t.syncNames : names;
+      for (const name of list) t.syncConfig(name);
+      return runWithSignals(t, list, {
+        full: opts.full,
+        limit: opts.limit,
+        batchSize: opts.batchSize,
+        dryRun: opts.dryRun,
+        json: opts.json ?? false,
+      });
+    });
+    process.exitCode = exitCodeFor(results.map((r) => r.status));
+  });
+
+program
+  .command('status')
+  .description('per sync: last run, cursor, counts, schedule')
+  .option('--json', 'machine-readable output')
+  .action(async (opts) => {
+    await withTributary(async (t) => {
+      const overview = await t.overview();
+      if (opts.json) return printJson(overview);
+      print(
+        table(
+          ['SYNC', 'SOURCE', 'TABLE', 'MODE', 'LAST RUN', 'STATUS', 'RECORDS', 'CURSOR', 'OK/FAIL', 'SCHEDULE'],
+          overview.map((s) => [
+            s.enabled ? s.name : `${s.name} (disabled)`,
+            truncate(s.source, 40),
+            s.table,
+            s.mode,
+            fmtAgo(s.status?.lastAttemptAt),
+            (s.status?.lastStatus ?? 'never run') + (s.status?.pass ? ' (pass open)' : ''),
+            s.status?.lastRecordCount == null ? '-' : fmtInt(s.status.lastRecordCount),
+            s.status?.cursor == null ? '-' : String(s.status.cursor),
+            `${s.status?.successCount ?? 0}/${s.status?.failureCount ?? 0}`,
+            s.schedule ?? 'manual',
+          ]),
+        ),
+      );
+      const errors = overview.filter((s) => s.status?.lastError);
+      for (const s of errors) print(`\n${s.name}: ${s.status!.lastError}`);
+    });
+  });
+
+program
+  .command('history')
+  .description('recent runs')
+  .option('--sync <name>', 'only this sync')
+  .option('--limit <n>', 'how many runs', positiveInt, 20)
+  .option('--json', 'machine-readable output')
+  .action(async (opts) => {
+    await withTributary(async (t) => {
+      if (opts.sync) t.syncConfig(opts.sync);
+      const runs = await t.state.listRuns({ sync: opts.sync, limit: opts.limit });
+      if (opts.json) return printJson(runs);
+      if (runs.length === 0) return print('no runs yet; start one with: tributary sync <name>');
+      print(
+        table(
+          ['RUN', 'SYNC', 'TRIGGER', 'STATUS', 'STARTED', 'DURATION', 'READ', 'NEW', 'CHANGED', 'UNCHANGED', 'DELETED', 'QUARANTINED'],
+          runs.map((r) => [
+            String(r.id),
+            r.sync,
+            r.trigger,
+            r.status,
+            fmtAgo(r.startedAt),
+            r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`,
+            r.read,
+            r.inserted,
+            r.updated,
+            r.unchanged,
+            r.deleted,
+            r.quarantined,
+          ]),
+        ),
+      );
+    });
+  });
+
+program
+  .command('run')
+  .description('one run in detail, with its errors')
+  .argument('<runId>', 'run id', positiveInt)
+  .option('--json', 'machine-readable output')
+  .action(async (id, opts) => {
+    await withTributary(async (t) => {
+      const run = await t.state.getRun(id);
+      if (!run) throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
+      const rejected = await t.state.listQuarantine({ runId: id, limit: 20 });
+      if (opts.json) return printJson({ ...run, quarantine: rejected });
+      const lines = [
+        `run ${run.id} of ${run.sync}: ${run.status}`,
+        `  trigger      ${run.trigger}${run.fullRefresh ? ' (full refresh)' : ''}`,
+        `  started      ${run.startedAt}`,
+        `  finished     ${run.finishedAt ?? '-'}${run.durationMs !== null ? ` (${(run.durationMs / 1000).toFixed(1)}s)` : ''}`,
+        `  instance     ${run.instance ?? '-'}`,
+        `  records      read ${fmtInt(run.read)} · new ${fmtInt(run.inserted)} · changed ${fmtInt(run.updated)} · unchanged ${fmtInt(run.unchanged)} · deleted ${fmtInt(run.deleted)} · quarantined ${fmtInt(run.quarantined)}`,
+        `  batches      ${run.batches}`,
+        `  cursor       ${run.cursorStart ?? '-'} → ${run.cursorEnd ?? '-'}`,
+      ];
+      if (run.metadata && Object.keys(run.metadata).length) lines.push(`  notes        ${JSON.stringify(run.metadata)}`);
+      if (run.error) lines.push(`  error        ${run.error}`);
+      if (rejected.length) {
+        lines.push('', `quarantined records (${rejected.length} of ${fmtInt(run.quarantined)} shown):`);
+        for (const q of rejected) lines.push(`  [${q.reasonCode}] ${q.recordKey ? `${q.recordKey}: ` : ''}${truncate(q.message, 140)}`);
+      }
+      print(lines.join('\n'));
+    });
+  });
+
+program
+  .command('cancel')
+  .description('ask a running run to stop (it stops after its current batch)')
+  .argument('<runId>', 'run id', positiveInt)
+  .action(async (id) => {
+    await withTributary(async (t) => {
+      const run = await t.state.getRun(id);
+      if (!run) throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
+      if (!(await t.state.requestCancel(id))) {
+        print(`run ${id} is not running (status: ${run.status}); nothing to cancel`);
+        return;
+      }
+      print(`cancel requested for run ${id} (${run.sync}); it stops within a few seconds and keeps its checkpoint`);
+    });
+  });
+
+program
+  .command('quarantine')
+  .description('rejected records with reasons')
+  .option('--sync <name>', 'only this sync')
+  .option('--run <id>', 'only this run', positiveInt)
+  .option('--limit <n>', 'how many records', positiveInt, 50)
+  .option('--json', 'machine-readable output')
+  .action(async (opts) => {
+    await withTributary(async (t) => {
+      if (opts.sync) t.syncConfig(opts.sync);
+      const rows = await t.state.listQuarantine({ sync: opts.sync, runId: opts.run, limit: opts.limit });
+      if (opts.json) return printJson(rows);
+      if (rows.length === 0) return print('no quarantined records');
+      print(
+        table(
+          ['RUN', 'SYNC', 'KEY', 'REASON', 'MESSAGE'],
+          rows.map((q) => [String(q.runId), q.sync, q.recordKey ?? '-', q.reasonCode, truncate(q.message, 100)]),
+        ),
+      );
+    });
+  });
+
+program
+  .command('data')
+  .description('rows of a table')
+  .argument('<table>', 'table name')
+  .option('--where <col=val>', 'filter (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--limit <n>', 'how many rows', positiveInt, 20)
+  .option('--json', 'machine-readable output')
+  .action(async (name, opts) => {
+    await withTributary(async (t) => {
+      const where: Record<string, string> = {};
+      for (const w of opts.where) {
+        const eq = w.indexOf('=');
+        if (eq <= 0) throw new TributaryError('usage', `--where "${w}" must look like COLUMN=VALUE`);
+        where[w.slice(0, eq)] = w.slice(eq + 1);
+      }
+      const rows = await t.data(name, { where, limit: opts.limit });
+      if (opts.json) return printJson(rows);
+      if (rows.length === 0) return print('no rows');
+      const cols = Object.keys(rows[0]!);
+      print(table(cols, rows.map((r) => cols.map((c) => (r[c] === null ? '' : truncate(String(r[c]), 40))))));
+    });
+  });
+
+for (const [cmd, enabled] of [
+  ['enable', true],
+  ['disable', false],
+] as const) {
+  program
+    .command(cmd)
+    .description(`${cmd} a sync's schedule at runtime (stored in the database)`)
+    .argument('<sync>', 'sync name')
+    .action(async (name) => {
+      await withTributary(async (t) => {
+        t.syncConfig(name);
+        await t.state.setEnabled(name, enabled);
+        print(`${name} ${enabled ? 'enabled' : 'disabled'}`);
+      });
+    });
+}
+
+program
+  .command('schedule')
+  .description('set a sync\'s schedule at runtime: a cron expression, "every 30m", or off')
+  .argument('<sync>', 'sync name')
+  .argument('<schedule>', 'cron expression, "every 30m", or off')
+  .action(async (name, schedule) => {
+    await withTributary(async (t) => {
+      t.syncConfig(name);
+      await t.state.setSchedule(name, schedule === 'off' ? 'off' : schedule);
+      print(`${name}: schedule ${schedule}`);
+    });
+  });
+
+program
+  .command('demo')
+  .description('import the bundled demo data into the embedded database and show the result')
+  .action(async () => {
+    if (!existsSync(DEMO_CONFIG)) throw new TributaryError('config_not_found', `demo config missing at ${DEMO_CONFIG}`);
+    const results = await withTributary(async (t) => {
+      print(`Tributary demo — config ${DEMO_CONFIG}\ndatabase ${t.dest.description}\n`);
+      const r = await runWithSignals(t, t.syncNames, { json: false });
+      print('');
+      const overview = await t.overview();
+      print(
+        table(
+          ['SYNC', 'TABLE', 'STATUS', 'RECORDS', 'CURSOR'],
+          overview.map((s) => [
+            s.name,
+            s.table,
+            s.status?.lastStatus ?? '-',
+            s.status?.lastRecordCount ?? 0,
+            s.status?.cursor == null ? '-' : String(s.status.cursor),
+          ]),
+        ),
+      );
+      print(
+        `\nLook around:\n  npx tributary --config ${rel(DEMO_CONFIG)} history\n  npx tributary --config ${rel(DEMO_CONFIG)} quarantine\n  npx tributary --config ${rel(DEMO_CONFIG)} data ${overview[0]?.table ?? 'TABLE'} --limit 5`,
+      );
+      return r;
+    }, DEMO_CONFIG);
+    process.exitCode = exitCodeFor(results.map((r) => r.status).filter((s) => s === 'failed'));
+  });
+
+function rel(p: string): string {
+  return p.startsWith(process.cwd()) ? p.slice(process.cwd().length + 1) : p;
+}
+
+/**
+ * Runs syncs one after another. Ctrl-C (SIGINT) cancels the current run after its batch, SIGTERM
+ * marks it interrupted; either way the next run resumes from the last committed checkpoint.
+ */
+async function runWithSignals(
+  t: Tributary,
+  names: string[],
+  opts: { full?: boolean; limit?: number; batchSize?: number; dryRun?: boolean; json: boolean },
+): Promise<RunResult[]> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort('cancel');
+  const onSigterm = () => controller.abort('interrupt');
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
+  const progress = createProgress({ tty: process.stderr.isTTY === true, quiet: false });
+  const results: RunResult[] = [];
+  try {
+    for (const name of names) {
+      if (controller.signal.aborted) break;
+      let result: RunResult;
+      try {
+        result = await t.sync(name, {
+          trigger: 'cli',
+          full: opts.full,
+          limit: opts.limit,
+          batchSize: opts.batchSize,
+          dryRun: opts.dryRun,
+          signal: controller.signal,
+          onEvent: progress.listener,
+        });
+      } catch (err) {
+        if (!(err instanceof TributaryError) || err.code !== 'sync_busy') throw err;
+        result = {
+          runId: null,
+          sync: name,
+          status: 'failed',
+          read: 0,
+          inserted: 0,
+          updated: 0,
+          unchanged: 0,
+          deleted: 0,
+          quarantined: 0,
+          durationMs: 0,
+          error: err.message,
+        };
+        if (!opts.json) process.stderr.write(`${name}: ${err.message}\n`);
+      }
+      if (opts.dryRun && !opts.json) {
+        process.stderr.write(
+          `${name}: dry run — read ${fmtInt(result.read)}, would write ${fmtInt(result.read - result.quarantined)}, would quarantine ${fmtInt(result.quarantined)}\n`,
+        );
+      }
+      results.push(result);
+      if (opts.json) print(JSON.stringify(result));
+    }
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  }
+  return results;
+}
+
+function exitCodeFor(statuses: RunStatus[]): number {
+  if (statuses.includes('failed')) return EXIT.failed;
+  if (statuses.includes('cancelled') || statuses.includes('interrupted')) return EXIT.cancelled;
+  if (statuses.includes('partial')) return EXIT.partial;
+  return EXIT.ok;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = (err as { code?: string }).code;
+  if (typeof code === 'string' && code.startsWith('commander.')) {
+    // commander has printed its own message; help and version are not errors.
+    process.exitCode =
+      code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help' ? 0 : EXIT.usage;
+  } else {
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    const usage =
+      err instanceof TributaryError &&
+      ['config_invalid', 'config_not_found', 'usage', 'sync_not_found', 'run_not_found'].includes(err.code);
+    process.exitCode = usage ? EXIT.usage : EXIT.failed;
+  }
+}

@@ -1,0 +1,569 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SyncConfig } from '../config/schema.ts';
+import { DEFAULTS } from '../config/schema.ts';
+import { parseDuration } from '../core/duration.ts';
+import { TributaryError, errorMessage, isTransient } from '../core/errors.ts';
+import type { RunEventListener } from '../core/events.ts';
+import type {
+  Checkpoint,
+  CursorValue,
+  Logger,
+  Rejection,
+  Row,
+  RunCounts,
+  RunStatus,
+  RunTrigger,
+} from '../core/types.ts';
+import { silentLogger, zeroCounts } from '../core/types.ts';
+import type { Destination, TableSpec, Tx } from '../destinations/destination.ts';
+import { shadowTableName, quoteIdent } from '../destinations/identifiers.ts';
+import type { Page, Stream } from '../sources/source.ts';
+import { getSourceFactory } from '../sources/registry.ts';
+import type { PassState, StateStore } from '../state/state-store.ts';
+import { INSTANCE } from '../state/state-store.ts';
+import { splitByRepeatedKeys } from './batch.ts';
+import { applyLookback, clampToStart, compareCursor, maxCursor } from './cursor.ts';
+import { compileMapper, type Mapper } from './map.ts';
+
+export interface RunOptions {
+  trigger?: RunTrigger;
+  /** Ignore the stored cursor and read everything (a full pass). */
+  full?: boolean;
+  /** Stop after this many records; the pass stays open and the next run continues it. */
+  limit?: number;
+  batchSize?: number;
+  /** Read, map and validate without writing anything or recording a run. */
+  dryRun?: boolean;
+  /** Abort with reason 'interrupt' marks the run interrupted (SIGTERM); any other reason cancels it. */
+  signal?: AbortSignal;
+  onEvent?: RunEventListener;
+  logger?: Logger;
+}
+
+/** What `tributary sync --json` prints for each run (DESIGN contract). */
+export interface RunResult {
+  runId: number | null;
+  sync: string;
+  status: RunStatus;
+  read: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  quarantined: number;
+  durationMs: number;
+  error: string | null;
+}
+
+export interface SyncContext {
+  dest: Destination;
+  state: StateStore;
+  name: string;
+  sync: SyncConfig;
+  /** Folder the config file lives in; relative source paths resolve against it. */
+  baseDir: string;
+}
+
+/** How often the run renews its lease and looks for a cancel request from another process. */
+const HEARTBEAT_MS = 5_000;
+/** Transient database errors (lost connection, SQLITE_BUSY, deadlock) retry the whole batch. */
+const BATCH_ATTEMPTS = 6;
+/** The error threshold is judged on a sample at least this large, so one early bad row cannot fail a run. */
+const THRESHOLD_MIN_SAMPLE = 1000;
+
+export function tableSpecFor(ctx: Pick<SyncContext, 'sync'>, mapper: Mapper): TableSpec {
+  return {
+    name: ctx.sync.target.table,
+    columns: mapper.columns,
+    primaryKey: mapper.primaryKey,
+    softDelete: (ctx.sync.deletes ?? DEFAULTS.deletes) === 'soft',
+  };
+}
+
+export async function openStream(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, logger: Logger): Promise<Stream> {
+  const factory = getSourceFactory(ctx.sync.source.type);
+  const config = factory.configSchema.parse(ctx.sync.source);
+  const source = factory.create(config, { baseDir: ctx.baseDir, logger });
+  const streams = await source.streams();
+  const wanted = typeof ctx.sync.source.stream === 'string' ? ctx.sync.source.stream : undefined;
+  const stream = wanted ? streams.find((s) => s.name === wanted) : streams[0];
+  if (!stream) {
+    throw new TributaryError(
+      'source_invalid',
+      wanted
+        ? `source has no stream "${wanted}"; it has: ${streams.map((s) => s.name).join(', ')}`
+        : 'source has no streams',
+    );
+  }
+  return stream;
+}
+
+/**
+ * Runs one sync: pages from the source → map, clean, validate → batches written in one
+ * transaction each together with the checkpoint and counters. Never throws for a bad record;
+ * returns the run's result. Throws only when the run cannot start (busy, bad config).
+ */
+export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promise<RunResult> {
+  const logger = options.logger ?? silentLogger;
+  const { dest, state, name, sync } = ctx;
+  const mapper = compileMapper(sync.target);
+  const table = tableSpecFor(ctx, mapper);
+  const writeMode = sync.write ?? (mapper.primaryKey.length > 0 ? 'merge' : 'append');
+  const deletes = sync.deletes ?? DEFAULTS.deletes;
+  const threshold = sync.errorThreshold ?? DEFAULTS.errorThreshold;
+  const batchSize = options.batchSize ?? sync.batchSize ?? dest.capabilities.defaultBatchSize;
+  const cursorColumn = sync.incremental?.cursor;
+  const cursorType = cursorColumn ? mapper.columns.find((c) => c.name === cursorColumn)!.type : 'text';
+
+  if (options.dryRun) return dryRun(ctx, mapper, batchSize, options, logger);
+
+  await state.ensureStatus(name);
+  const lease = await state.acquireLease(name);
+  if (!lease.ok) {
+    const h = lease.holder;
+    throw new TributaryError(
+      'sync_busy',
+      `sync "${name}" is already running${h.runId ? ` (run ${h.runId}` : ' ('}on ${h.host} pid ${h.pid}, since ${h.acquiredAt}); ` +
+        `wait for it or cancel it with: tributary cancel ${h.runId ?? 'RUN_ID'}`,
+    );
+  }
+
+  const started = Date.now();
+  let runId = 0;
+  const heartbeat: { timer?: NodeJS.Timeout } = {};
+  const abort = new AbortController();
+  let abortStatus: RunStatus | null = null;
+  let abortMessage: string | null = null;
+  const stop = (status: RunStatus, message: string) => {
+    if (abort.signal.aborted) return;
+    abortStatus = status;
+    abortMessage = message;
+    abort.abort();
+  };
+  const onOuterAbort = () =>
+    stop(
+      options.signal?.reason === 'interrupt' ? 'interrupted' : 'cancelled',
+      options.signal?.reason === 'interrupt'
+        ? 'stopped by shutdown; the next run resumes from the last checkpoint'
+        : 'cancelled; the next run resumes from the last checkpoint',
+    );
+
+  try {
+    await state.interruptOrphans(name);
+    await dest.ensureTable(table);
+    const status = await state.getStatus(name);
+
+    // Resume the open pass unless this run asks for a different kind of pass.
+    const wantFull = options.full === true || !sync.incremental || status?.cursor == null;
+    const open = status?.pass ?? null;
+    const resumable = open !== null && (open.full === wantFull || (!wantFull && open.full));
+    const lookbackMs = sync.incremental?.lookback ? parseDuration(sync.incremental.lookback) : 0;
+    const cursorFrom: CursorValue | null =
+      wantFull || status?.cursor == null ? null : applyLookback(status.cursor, lookbackMs, cursorType);
+
+    runId = await state.createRun({
+      sync: name,
+      trigger: options.trigger ?? 'cli',
+      fullRefresh: resumable ? open.full : wantFull,
+      cursorStart: resumable ? open.cursorFrom : cursorFrom,
+      metadata: resumable ? { resumedPassOf: open.runId } : undefined,
+    });
+    await state.setLeaseRun(name, runId);
+
+    let pass: PassState & { quarantined?: number };
+    if (resumable) {
+      pass = open;
+      logger.info(`resuming the pass started by run ${open.runId}`, { sync: name, runId });
+    } else {
+      pass = {
+        runId,
+        full: wantFull,
+        checkpoint: null,
+        cursorFrom,
+        cursorMax: null,
+        startedAt: new Date(started).toISOString(),
+      };
+    }
+
+    let target = table;
+    if (writeMode === 'replace') {
+      if (!resumable) await dest.execute(`DROP TABLE IF EXISTS ${quoteIdent(shadowTableName(table.name))}`);
+      target = await dest.createShadow(table);
+    }
+    const trackSeen = deletes !== 'none' && pass.full && writeMode === 'merge' ? String(pass.runId) : undefined;
+
+    await dest.transaction(async (tx) => {
+      if (!resumable && trackSeen) await dest.clearSeen(tx, table, null);
+      await state.setPass(tx, name, pass);
+    });
+
+    options.onEvent?.({
+      type: 'run.started',
+      runId,
+      sync: name,
+      trigger: options.trigger ?? 'cli',
+      fullRefresh: pass.full,
+      resumed: resumable,
+      at: new Date().toISOString(),
+    });
+
+    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (options.signal?.aborted) onOuterAbort();
+    heartbeat.timer = setInterval(() => {
+      void (async () => {
+        try {
+          if (!(await state.renewLease(name))) {
+            stop('interrupted', 'lost the lease on this sync (another instance took it over)');
+          } else if ((await state.heartbeat(runId)).cancelRequested) {
+            stop('cancelled', 'cancelled on request; the next run resumes from the last checkpoint');
+          }
+        } catch (err) {
+          logger.warn(`heartbeat failed: ${errorMessage(err)}`, { sync: name, runId });
+        }
+      })();
+    }, HEARTBEAT_MS);
+    heartbeat.timer.unref();
+
+    const stream = await openStream(ctx, logger);
+    const counts = zeroCounts();
+    let batchNo = 0;
+    let limited = false;
+    let skippedByCursor = 0;
+    const remaining = () => (options.limit === undefined ? Infinity : options.limit - counts.read);
+
+    // Pages accumulate until a batch is full; the batch commits with the last page's checkpoint.
+    let pending: { rows: Row[]; rejections: Rejection[]; read: number; checkpoint: Checkpoint | null; cursorMax: CursorValue | null } =
+      { rows: [], rejections: [], read: 0, checkpoint: pass.checkpoint, cursorMax: null };
+    let lastProgress: Page['progress'];
+
+    const commit = async () => {
+      const batch = pending;
+      pending = { rows: [], rejections: [], read: 0, checkpoint: batch.checkpoint, cursorMax: null };
+      if (batch.read === 0 && batch.rejections.length === 0 && batch.checkpoint === pass.checkpoint) return;
+      const nextPass: PassState & { quarantined?: number } = {
+        ...pass,
+        checkpoint: batch.checkpoint,
+        cursorMax: cursorColumn ? maxCursor(pass.cursorMax, batch.cursorMax, cursorType) : null,
+        quarantined: (pass.quarantined ?? 0) + batch.rejections.length,
+      };
+      // Sources sorted by cursor may move the committed cursor with every batch.
+      const cursorNow =
+        cursorColumn && stream.sortedByCursor && nextPass.cursorMax !== null
+          ? clampToStart(maxCursor(status?.cursor ?? null, nextPass.cursorMax, cursorType)!, pass.startedAt, cursorType)
+          : undefined;
+      let cancelRequested = false;
+      const delta = await withRetries(
+        () =>
+          dest.transaction(async (tx) => {
+            const d = await writeRows(tx, dest, target, batch.rows, writeMode === 'replace' ? 'merge' : writeMode, trackSeen, mapper.primaryKey);
+            d.read = batch.read;
+            d.quarantined = batch.rejections.length;
+            await state.quarantine(tx, runId, name, batch.rejections);
+            ({ cancelRequested } = await state.recordBatch(tx, runId, d, batch.checkpoint));
+            await state.setPass(tx, name, nextPass, cursorNow);
+            return d;
+          }),
+        logger,
+      );
+      if (cancelRequested) stop('cancelled', 'cancelled on request; the next run resumes from the last checkpoint');
+      pass = nextPass;
+      batchNo++;
+      addCounts(counts, delta);
+      const elapsed = Date.now() - started;
+      const rate = elapsed > 0 ? (counts.read / elapsed) * 1000 : 0;
+      let etaMs: number | undefined;
+      if (lastProgress && lastProgress.done > 0 && lastProgress.total >= lastProgress.done) {
+        etaMs = Math.round((elapsed * (lastProgress.total - lastProgress.done)) / lastProgress.done);
+      }
+      options.onEvent?.({
+        type: 'batch.written',
+        runId,
+        sync: name,
+        batch: batchNo,
+        counts: { ...counts },
+        rate,
+        progress: lastProgress,
+        etaMs,
+        at: new Date().toISOString(),
+      });
+      if (counts.read >= THRESHOLD_MIN_SAMPLE && counts.quarantined / counts.read > threshold) {
+        throw new TributaryError(
+          'error_threshold',
+          `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold of ${threshold * 100}%; see: tributary quarantine --sync ${name}`,
+        );
+      }
+    };
+
+    const pageSize = Math.max(1, Math.min(batchSize, remaining()));
+    for await (const page of readAhead(
+      stream.read({ checkpoint: pass.checkpoint, cursor: pass.cursorFrom, signal: abort.signal, logger, pageSize }),
+    )) {
+      if (abort.signal.aborted) break;
+      let records = page.records;
+      let checkpoint: Checkpoint | null = page.checkpoint;
+      const room = remaining();
+      if (records.length > room) {
+        // The source gave more than asked: keep what fits and keep the previous checkpoint, so the
+        // next run re-reads the rest of this page (merges make the re-read harmless).
+        records = records.slice(0, room);
+        checkpoint = pending.checkpoint;
+        limited = true;
+      }
+      for (const reject of page.rejects ?? []) {
+        pending.rejections.push({ code: reject.code, message: reject.message, recordKey: null, payload: reject.payload });
+        pending.read++;
+      }
+      for (let i = 0; i < records.length; i++) {
+        const result = mapper.map(records[i]!, page.locations?.[i]);
+        pending.read++;
+        if (!result.ok) {
+          pending.rejections.push(result.rejection);
+          continue;
+        }
+        if (cursorColumn) {
+          const value = result.row[cursorColumn];
+          if (value !== null && value !== undefined && typeof value !== 'boolean') {
+            if (pass.cursorFrom !== null && compareCursor(value, pass.cursorFrom, cursorType) < 0) {
+              skippedByCursor++;
+              continue;
+            }
+            pending.cursorMax = maxCursor(pending.cursorMax, value, cursorType);
+          }
+        }
+        pending.rows.push(result.row);
+      }
+      pending.checkpoint = checkpoint;
+      lastProgress = page.progress;
+      if (pending.rows.length + pending.rejections.length >= batchSize || limited) await commit();
+      if (remaining() <= 0) {
+        limited = true;
+        break;
+      }
+    }
+    if (!abort.signal.aborted) await commit();
+    // Records skipped by the cursor are unchanged since the last pass: count them so read adds up.
+    counts.unchanged += skippedByCursor;
+
+    if (abort.signal.aborted) {
+      await finish(abortStatus ?? 'cancelled', abortMessage, abortStatus === 'interrupted' ? 'interrupted' : 'cancelled');
+    } else if (limited) {
+      await finish('succeeded', null, null, { limited: true, limit: options.limit });
+    } else {
+      // The pass is complete: apply deletes, swap a replaced table, advance the cursor, close the pass.
+      const passQuarantined = pass.quarantined ?? 0;
+      const overThreshold = counts.read > 0 && counts.quarantined / counts.read > threshold;
+      const metadata: Record<string, unknown> = {};
+      if (skippedByCursor) metadata.skippedByCursor = skippedByCursor;
+      const finalStatus: RunStatus = overThreshold ? 'failed' : counts.quarantined > 0 ? 'partial' : 'succeeded';
+      await withRetries(
+        () =>
+          dest.transaction(async (tx) => {
+            let deleted = 0;
+            if (!overThreshold && trackSeen) {
+              if (passQuarantined > 0) {
+                // A rejected record may still exist at the source: deleting its row would lose data.
+                metadata.deletesSkipped = `${passQuarantined} records of this pass were quarantined; deletes wait for a pass without rejections`;
+                await dest.clearSeen(tx, table, trackSeen);
+              } else {
+                deleted = await dest.applyDeletes(tx, table, trackSeen, deletes as 'soft' | 'hard', new Date().toISOString());
+              }
+            }
+            if (!overThreshold && writeMode === 'replace') {
+              metadata.replacedRows = await dest.swapShadow(tx, table, target);
+            }
+            let cursorEnd: CursorValue | null = status?.cursor ?? null;
+            if (!overThreshold && cursorColumn && pass.cursorMax !== null) {
+              cursorEnd = clampToStart(maxCursor(cursorEnd, pass.cursorMax, cursorType)!, pass.startedAt, cursorType);
+            }
+            await state.setPass(tx, name, null, overThreshold ? undefined : cursorEnd);
+            counts.deleted += deleted;
+            await state.finishRun(tx, {
+              id: runId,
+              sync: name,
+              status: finalStatus,
+              startedAt: started,
+              read: counts.read,
+              deleted,
+              cursorEnd,
+              metadata,
+              error: overThreshold
+                ? `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold of ${threshold * 100}%; see: tributary quarantine --sync ${name}`
+                : null,
+              errorCode: overThreshold ? 'error_threshold' : null,
+            });
+          }),
+        logger,
+      );
+      return result(finalStatus, overThreshold ? `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold` : null);
+    }
+    return result(abortStatus ?? 'succeeded', abortMessage);
+
+    async function finish(s: RunStatus, error: string | null, code: string | null, metadata?: Record<string, unknown>) {
+      await withRetries(
+        () =>
+          dest.transaction(async (tx) => {
+            await state.finishRun(tx, { id: runId, sync: name, status: s, startedAt: started, read: counts.read, error, errorCode: code, metadata });
+          }),
+        logger,
+      );
+    }
+    function result(s: RunStatus, error: string | null): RunResult {
+      const r: RunResult = { runId, sync: name, status: s, ...counts, durationMs: Date.now() - started, error };
+      options.onEvent?.({
+        type: 'run.finished',
+        runId,
+        sync: name,
+        status: s,
+        counts: { ...counts },
+        durationMs: r.durationMs,
+        error,
+        at: new Date().toISOString(),
+      });
+      return r;
+    }
+  } catch (err) {
+    const message = errorMessage(err);
+    const code = err instanceof TributaryError ? err.code : 'internal';
+    logger.error(`run failed: ${message}`, { sync: name, runId });
+    if (runId === 0) throw err;
+    // A failed run keeps its pass open (resume next time) unless the data itself was the problem.
+    try {
+      await dest.transaction(async (tx) => {
+        if (code === 'error_threshold') await state.setPass(tx, name, null);
+        await state.finishRun(tx, { id: runId, sync: name, status: 'failed', startedAt: started, read: 0, error: message, errorCode: code });
+      });
+    } catch (recordErr) {
+      logger.error(`could not record the failure of run ${runId}: ${errorMessage(recordErr)}`, { sync: name });
+    }
+    const run = await state.getRun(runId).catch(() => null);
+    const r: RunResult = {
+      runId,
+      sync: name,
+      status: 'failed',
+      read: run?.read ?? 0,
+      inserted: run?.inserted ?? 0,
+      updated: run?.updated ?? 0,
+      unchanged: run?.unchanged ?? 0,
+      deleted: run?.deleted ?? 0,
+      quarantined: run?.quarantined ?? 0,
+      durationMs: Date.now() - started,
+      error: message,
+    };
+    options.onEvent?.({
+      type: 'run.finished',
+      runId,
+      sync: name,
+      status: 'failed',
+      counts: { read: r.read, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, deleted: r.deleted, quarantined: r.quarantined },
+      durationMs: r.durationMs,
+      error: message,
+      at: new Date().toISOString(),
+    });
+    return r;
+  } finally {
+    if (heartbeat.timer) clearInterval(heartbeat.timer);
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    await state.releaseLease(name).catch((err: unknown) => logger.warn(`could not release lease: ${errorMessage(err)}`));
+  }
+}
+
+/** Writes one batch, splitting keys repeated within it so each write sees unique keys. */
+async function writeRows(
+  tx: Tx,
+  dest: Destination,
+  table: TableSpec,
+  rows: Row[],
+  mode: 'merge' | 'append',
+  trackSeen: string | undefined,
+  primaryKey: readonly string[],
+): Promise<RunCounts> {
+  const d = zeroCounts();
+  const now = new Date().toISOString();
+  const groups = mode === 'merge' ? splitByRepeatedKeys(rows, primaryKey) : [rows];
+  for (const group of groups) {
+    if (group.length === 0) continue;
+    const w = await dest.writeBatch(tx, table, group, { mode, trackSeen, now });
+    d.inserted += w.inserted;
+    d.updated += w.updated;
+    d.unchanged += w.unchanged;
+  }
+  return d;
+}
+
+async function withRetries<T>(fn: () => Promise<T>, logger: Logger): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTransient(err) || attempt >= BATCH_ATTEMPTS) throw err;
+      // Exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s … capped at 8 s.
+      const delay = Math.random() * Math.min(8000, 250 * 2 ** (attempt - 1));
+      logger.warn(`transient database error, retrying in ${Math.round(delay)} ms: ${errorMessage(err)}`);
+      await sleep(delay);
+    }
+  }
+}
+
+function addCounts(into: RunCounts, d: RunCounts): void {
+  into.read += d.read;
+  into.inserted += d.inserted;
+  into.updated += d.updated;
+  into.unchanged += d.unchanged;
+  into.deleted += d.deleted;
+  into.quarantined += d.quarantined;
+}
+
+/**
+ * Starts fetching the next page while the caller is still writing the current one, so source
+ * parsing overlaps database work (two cores: Node parses while the database ingests).
+ */
+async function* readAhead<T>(iterable: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+  const it = iterable[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => {}); // surfaced by the await above on the next turn, never unhandled
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+async function dryRun(
+  ctx: SyncContext,
+  mapper: Mapper,
+  batchSize: number,
+  options: RunOptions,
+  logger: Logger,
+): Promise<RunResult> {
+  const started = Date.now();
+  const stream = await openStream(ctx, logger);
+  const counts = zeroCounts();
+  const controller = new AbortController();
+  options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+  const limit = options.limit ?? Infinity;
+  outer: for await (const page of stream.read({
+    checkpoint: null,
+    cursor: null,
+    signal: controller.signal,
+    logger,
+    pageSize: Math.max(1, Math.min(batchSize, limit)),
+  })) {
+    counts.read += page.rejects?.length ?? 0;
+    counts.quarantined += page.rejects?.length ?? 0;
+    for (let i = 0; i < page.records.length; i++) {
+      if (counts.read >= limit) break outer;
+      counts.read++;
+      if (!mapper.map(page.records[i]!, page.locations?.[i]).ok) counts.quarantined++;
+    }
+    if (counts.read >= limit) break;
+  }
+  const status: RunStatus = counts.quarantined > 0 ? 'partial' : 'succeeded';
+  return { runId: null, sync: ctx.name, status, ...counts, durationMs: Date.now() - started, error: null };
+}
+
+export { INSTANCE };

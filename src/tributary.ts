@@ -1,0 +1,156 @@
+import type { Config, SyncConfig } from './config/schema.ts';
+import { loadConfig } from './config/load.ts';
+import { TributaryError } from './core/errors.ts';
+import type { Logger, Row } from './core/types.ts';
+import { silentLogger } from './core/types.ts';
+import type { Destination } from './destinations/destination.ts';
+import { openDestination } from './destinations/index.ts';
+import { compileMapper } from './pipeline/map.ts';
+import { openStream, runSync, tableSpecFor, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
+import type { CheckResult } from './sources/source.ts';
+import { getSourceFactory } from './sources/registry.ts';
+import { StateStore, migrateState, type SyncStatusRow } from './state/state-store.ts';
+
+export interface OpenOptions {
+  /** Config file; default: discovery in `cwd` (see config/load.ts). */
+  configFile?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+/** A sync as configured, joined with its runtime state: what `status` and the API show. */
+export interface SyncOverview {
+  name: string;
+  description: string | null;
+  source: string;
+  table: string;
+  mode: 'incremental' | 'full';
+  enabled: boolean;
+  schedule: string | null;
+  status: SyncStatusRow | null;
+}
+
+/**
+ * The library API: one configured Tributary over one database. The CLI and the service are thin
+ * layers over it.
+ */
+export class Tributary {
+  private constructor(
+    readonly config: Config,
+    readonly configFile: string,
+    readonly baseDir: string,
+    readonly dest: Destination,
+    readonly state: StateStore,
+    readonly logger: Logger,
+  ) {}
+
+  static async open(options: OpenOptions = {}): Promise<Tributary> {
+    const loaded = await loadConfig({ file: options.configFile, cwd: options.cwd, env: options.env });
+    const dest = await openDestination(loaded.config.database, loaded.baseDir);
+    try {
+      await migrateState(dest);
+    } catch (err) {
+      await dest.close();
+      throw err;
+    }
+    return new Tributary(
+      loaded.config,
+      loaded.file,
+      loaded.baseDir,
+      dest,
+      new StateStore(dest),
+      options.logger ?? silentLogger,
+    );
+  }
+
+  get syncNames(): string[] {
+    return Object.keys(this.config.syncs);
+  }
+
+  syncConfig(name: string): SyncConfig {
+    const sync = this.config.syncs[name];
+    if (!sync) {
+      const known = this.syncNames;
+      throw new TributaryError(
+        'sync_not_found',
+        `no sync named "${name}" in ${this.configFile}${known.length ? `; configured syncs: ${known.join(', ')}` : ''}`,
+      );
+    }
+    return sync;
+  }
+
+  async sync(name: string, options: RunOptions = {}): Promise<RunResult> {
+    const sync = this.syncConfig(name);
+    return runSync(
+      { dest: this.dest, state: this.state, name, sync, baseDir: this.baseDir },
+      { logger: this.logger, ...options },
+    );
+  }
+
+  /** Can we reach the source, and does the destination accept the target table? */
+  async check(name: string): Promise<CheckResult> {
+    const sync = this.syncConfig(name);
+    const factory = getSourceFactory(sync.source.type);
+    const source = factory.create(factory.configSchema.parse(sync.source), {
+      baseDir: this.baseDir,
+      logger: this.logger,
+    });
+    const result = await source.check();
+    if (!result.ok) return result;
+    await openStream({ sync, baseDir: this.baseDir }, this.logger);
+    return { ok: true, message: `${result.message}; database ${this.dest.description} reachable` };
+  }
+
+  async overview(): Promise<SyncOverview[]> {
+    const statuses = new Map((await this.state.listStatuses()).map((s) => [s.sync, s]));
+    return this.syncNames.map((name) => {
+      const sync = this.config.syncs[name]!;
+      const status = statuses.get(name) ?? null;
+      return {
+        name,
+        description: sync.description ?? null,
+        source: describeSource(sync),
+        table: sync.target.table,
+        mode: sync.incremental ? 'incremental' : 'full',
+        enabled: status?.enabled ?? sync.enabled ?? true,
+        schedule: status?.schedule ?? sync.schedule ?? null,
+        status,
+      };
+    });
+  }
+
+  /** Rows of a table this config manages, in canonical form. */
+  async data(table: string, options: { where?: Record<string, string>; limit?: number } = {}): Promise<Row[]> {
+    const entry = Object.entries(this.config.syncs).find(([, s]) => s.target.table === table);
+    if (!entry) {
+      const tables = [...new Set(Object.values(this.config.syncs).map((s) => s.target.table))];
+      throw new TributaryError(
+        'usage',
+        `no configured sync writes a table named "${table}"; tables: ${tables.join(', ') || '(none)'}`,
+      );
+    }
+    const [, sync] = entry;
+    const spec = tableSpecFor({ sync }, compileMapper(sync.target));
+    for (const col of Object.keys(options.where ?? {})) {
+      if (!spec.columns.some((c) => c.name === col)) {
+        throw new TributaryError(
+          'usage',
+          `table ${table} has no column "${col}"; columns: ${spec.columns.map((c) => c.name).join(', ')}`,
+        );
+      }
+    }
+    if (!(await this.dest.tableExists(table))) return [];
+    return this.dest.readRows(spec, { where: options.where, limit: options.limit ?? 20 });
+  }
+
+  async close(): Promise<void> {
+    await this.dest.close();
+  }
+}
+
+function describeSource(sync: SyncConfig): string {
+  const s = sync.source as Record<string, unknown>;
+  const where = s.path ?? s.url ?? s.baseId ?? s.table ?? '';
+  return `${sync.source.type}${where ? ` ${String(where)}` : ''}`;
+}
