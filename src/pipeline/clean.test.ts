@@ -62,7 +62,7 @@ describe('text', () => {
 });
 
 describe('integer', () => {
-  test('accepts safe integers and digit strings', () => {
+  test('accepts 32-bit integers and digit strings', () => {
     good({ type: 'integer' }, [
       [42, 42],
       [-7, -7],
@@ -72,20 +72,21 @@ describe('integer', () => {
       ['-0042', -42],
       ['42.0', 42],
       ['42.', 42],
-      ['9007199254740991', 9007199254740991],
+      ['2147483647', 2147483647],
+      ['-2147483648', -2147483648],
       ['', null],
       [12n, 12],
     ]);
   });
-  test('rejects fractions, separators, exponents, unsafe and non-numbers', () => {
-    bad({ type: 'integer' }, ['42.5', '1,234', '1 234', '1e3', '0x10', 'abc', 42.5, NaN, Infinity, 2 ** 53, '9007199254740992', true, {}]);
+  test('rejects fractions, separators, exponents, values beyond 32 bits and non-numbers', () => {
+    bad({ type: 'integer' }, ['2147483648', -2147483649, '9007199254740991', '42.5', '1,234', '1 234', '1e3', '0x10', 'abc', 42.5, NaN, Infinity, 2 ** 53, '9007199254740992', true, {}]);
   });
   test('message', () => {
     const out = cleaner({ type: 'integer' }, 'count')('1,234');
     assert.ok(out instanceof CleanFailure);
     assert.equal(
       out.message,
-      'count: "1,234" is not an integer (expected a whole number like 42 or -7 within ±9007199254740991; no thousands separators)',
+      'count: "1,234" is not an integer (expected a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators)',
     );
   });
 });
@@ -333,5 +334,5 @@ describe('json', () => {
 test('values in messages are truncated to 100 characters', () => {
   const out = cleaner({ type: 'integer' }, 'n')('x'.repeat(300));
   assert.ok(out instanceof CleanFailure);
-  assert.equal(out.message, `n: "${'x'.repeat(100)}…" is not an integer (expected a whole number like 42 or -7 within ±9007199254740991; no thousands separators)`);
+  assert.equal(out.message, `n: "${'x'.repeat(100)}…" is not an integer (expected a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators)`);
 });

@@ -14,7 +14,7 @@ import { TributaryError } from '../core/errors.ts';
  *   (an empty name is a value; an empty date is not).
  * - text: strings (trimmed unless trim: false); numbers, booleans and bigints stringified; Date →
  *   ISO; objects and arrays → JSON text. A NUL character is invalid (PostgreSQL cannot store it).
- * - integer: safe-integer numbers; strings of digits with an optional sign, where a zero fraction
+ * - integer: 32-bit whole numbers (PostgreSQL int4; use bigint beyond); strings of digits with an optional sign, where a zero fraction
  *   ("42.0") is accepted. No thousands separators, no exponent: "1,234" could be 1.234 in a
  *   European file, so it is rejected rather than guessed.
  * - bigint: the same forms within the 64-bit range, kept as exact digit strings (no float
@@ -218,24 +218,27 @@ function toJson(v: unknown): string | undefined {
 }
 
 const INTEGER_TEXT = /^[+-]?\d+(?:\.0*)?$/;
+/** `integer` is a 32-bit column in PostgreSQL (int4); larger values belong in `bigint`. */
+const INT4_MIN = -2147483648;
+const INT4_MAX = 2147483647;
+const int4 = (n: number): number | undefined => (Number.isInteger(n) && n >= INT4_MIN && n <= INT4_MAX ? n + 0 : undefined); // + 0 turns -0 into 0
 const INTEGER: Converter = {
   fromString(s) {
-    // Up to 15 plain digits is always a safe integer: skip the regex for the common case.
-    if (s.length <= 15) {
+    // Up to 9 plain digits always fits 32 bits: skip the regex for the common case.
+    if (s.length <= 9) {
       const n = digitsAt(s, 0, s.length);
       if (n >= 0) return n;
     }
     if (!INTEGER_TEXT.test(s)) return undefined;
-    const n = Number(s);
-    return Number.isSafeInteger(n) ? n + 0 : undefined; // + 0 turns -0 into 0
+    return int4(Number(s));
   },
   fromOther(v) {
-    if (typeof v === 'number') return Number.isSafeInteger(v) ? v + 0 : undefined;
+    if (typeof v === 'number') return int4(v);
     if (typeof v === 'bigint') return INTEGER.fromString(v.toString());
     return undefined;
   },
   noun: 'an integer',
-  expected: 'a whole number like 42 or -7 within ±9007199254740991; no thousands separators',
+  expected: 'a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators',
 };
 
 const BIGINT_TEXT = /^([+-]?)0*(\d+)(?:\.0*)?$/;

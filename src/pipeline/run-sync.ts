@@ -232,13 +232,30 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     const remaining = () => (options.limit === undefined ? Infinity : options.limit - counts.read);
 
     // Pages accumulate until a batch is full; the batch commits with the last page's checkpoint.
-    let pending: { rows: Row[]; rejections: Rejection[]; read: number; checkpoint: Checkpoint | null; cursorMax: CursorValue | null } =
-      { rows: [], rejections: [], read: 0, checkpoint: pass.checkpoint, cursorMax: null };
+    // Records older than the cursor are unchanged since the last pass: they are counted as such
+    // with their batch, so `read = inserted + updated + unchanged + quarantined` holds at every batch.
+    interface Pending {
+      rows: Row[];
+      rejections: Rejection[];
+      read: number;
+      skipped: number;
+      checkpoint: Checkpoint | null;
+      cursorMax: CursorValue | null;
+    }
+    const emptyBatch = (checkpoint: Checkpoint | null): Pending => ({
+      rows: [],
+      rejections: [],
+      read: 0,
+      skipped: 0,
+      checkpoint,
+      cursorMax: null,
+    });
+    let pending = emptyBatch(pass.checkpoint);
     let lastProgress: Page['progress'];
 
     const commit = async () => {
       const batch = pending;
-      pending = { rows: [], rejections: [], read: 0, checkpoint: batch.checkpoint, cursorMax: null };
+      pending = emptyBatch(batch.checkpoint);
       if (batch.read === 0 && batch.rejections.length === 0 && batch.checkpoint === pass.checkpoint) return;
       const nextPass: PassState & { quarantined?: number } = {
         ...pass,
@@ -257,6 +274,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
           dest.transaction(async (tx) => {
             const d = await writeRows(tx, dest, target, batch.rows, writeMode === 'replace' ? 'merge' : writeMode, trackSeen, mapper.primaryKey);
             d.read = batch.read;
+            d.unchanged += batch.skipped;
             d.quarantined = batch.rejections.length;
             await state.quarantine(tx, runId, name, batch.rejections);
             ({ cancelRequested } = await state.recordBatch(tx, runId, d, batch.checkpoint));
@@ -325,6 +343,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
           if (value !== null && value !== undefined && typeof value !== 'boolean') {
             if (pass.cursorFrom !== null && compareCursor(value, pass.cursorFrom, cursorType) < 0) {
               skippedByCursor++;
+              pending.skipped++;
               continue;
             }
             pending.cursorMax = maxCursor(pending.cursorMax, value, cursorType);
@@ -341,8 +360,6 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       }
     }
     if (!abort.signal.aborted) await commit();
-    // Records skipped by the cursor are unchanged since the last pass: count them so read adds up.
-    counts.unchanged += skippedByCursor;
 
     if (abort.signal.aborted) {
       await finish(abortStatus ?? 'cancelled', abortMessage, abortStatus === 'interrupted' ? 'interrupted' : 'cancelled');
