@@ -94,13 +94,18 @@ export function walWritten(url: string, from: string, to: string): Promise<WalWr
       const oid = (
         await c.query<{ oid: number }>('SELECT oid FROM pg_database WHERE datname = current_database()')
       ).rows[0]!.oid;
+      // pg_walinspect reads only flushed WAL; others' asynchronous commits may leave `to` just
+      // past the flush position, so wait for the flush to reach it (the run has finished).
+      await c.query('SELECT pg_sleep(0.2) WHERE pg_current_wal_flush_lsn() < $1::pg_lsn', [to]);
       const mine = await c.query<{ b: string | null }>(
-        `SELECT sum(record_length) AS b FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
+        `SELECT sum(record_length) AS b
+           FROM pg_get_wal_records_info($1::pg_lsn, least($2::pg_lsn, pg_current_wal_flush_lsn()))
           WHERE block_ref LIKE $3`,
         [from, to, `%/${oid}/%`],
       );
       benchDbBytes = Number(mine.rows[0]?.b ?? 0);
-    } catch {
+    } catch (err) {
+      process.stderr.write(`  (pg_walinspect unavailable: ${(err as Error).message})\n`);
       benchDbBytes = null;
     }
     return { clusterBytes: Number(cluster.rows[0]!.b), benchDbBytes };

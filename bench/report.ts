@@ -84,13 +84,15 @@ export function renderTable(r: BenchResults): string {
       : 'reference';
     let ok: boolean | null = ratio == null || target == null ? null : ratio >= target;
     if (m === 'noopPg') {
-      const wal = median(
-        valid(r.samples.noopPg)
-          .map((s) => s.walClusterBytes ?? NaN)
-          .filter(Number.isFinite),
-      );
-      targetText += `, < 1 MB WAL (measured ${wal == null ? '–' : `${(wal / 1024).toFixed(0)} KiB`})`;
-      if (ok != null) ok = ok && wal != null && wal < WAL_LIMIT_BYTES;
+      // On a shared server the cluster figure includes others' work; the bench database's own
+      // WAL (pg_walinspect) is the one judged when available.
+      const runs = valid(r.samples.noopPg);
+      const cluster = median(runs.flatMap((s) => (s.walClusterBytes == null ? [] : [s.walClusterBytes])));
+      const own = median(runs.flatMap((s) => (s.walBenchDbBytes == null ? [] : [s.walBenchDbBytes])));
+      const kib = (b: number | null): string => (b == null ? '–' : `${(b / 1024).toFixed(0)} KiB`);
+      targetText += `, < 1 MB WAL (bench db ${kib(own)}, cluster ${kib(cluster)})`;
+      const judged = own ?? cluster;
+      if (ok != null) ok = ok && judged != null && judged < WAL_LIMIT_BYTES;
     }
     const failed = (r.samples[m] ?? []).filter((s) => s.problem).length;
     const resultText = limit
