@@ -59,6 +59,7 @@ async function main(): Promise<void> {
 
   let dest: Destination = await db.open();
   await dest.ensureTable(spec);
+  await dest.execute('CREATE EXTENSION IF NOT EXISTS pg_walinspect').catch(() => 0);
   const cols = spec.columns.map((c) => c.name).join(', ');
   const psqlCopy = (): number => {
     const t = performance.now();
@@ -108,9 +109,18 @@ async function main(): Promise<void> {
     const noop = await sync(dest);
     const after = await walLsn();
     const bytes = (await dest.query<{ n: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS n', [after, before]))[0]!.n;
+    // The server-wide difference includes whatever else runs on the server; pg_walinspect (when
+    // available) sums only the records that touch this database's relations.
+    const ours = await dest
+      .query<{ n: string }>(
+        `SELECT coalesce(sum(record_length), 0)::text AS n FROM pg_get_wal_records_info($1, $2)
+         WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'`,
+        [before, after],
+      )
+      .then((r) => Number(r[0]!.n), () => NaN);
     noops.push(noop.ms);
-    wal.push(Number(bytes));
-    console.log(`no-op ${round}: ${seconds(noop.ms)} s, WAL ${bytes} bytes`, noop.counts);
+    wal.push(Number.isNaN(ours) ? Number(bytes) : ours);
+    console.log(`no-op ${round}: ${seconds(noop.ms)} s, WAL server-wide ${bytes} bytes, this database ${ours}`, noop.counts);
   }
   const best = (xs: number[]): number => Math.min(...xs);
   console.log(

@@ -22,14 +22,14 @@ import { COMPATIBLE_TYPES, SQL_TYPES, baseTypeName, decodeCell, typeParsers } fr
 /**
  * PostgreSQL destination: pg Pool + COPY (pg-copy-streams).
  *
- * Merge writes never touch an unchanged row: the batch's stored hashes are fetched in one query,
- * new rows are COPYed straight into the table, changed rows are COPYed into a temp staging table
- * and applied with one UPDATE … FROM. An `INSERT … ON CONFLICT DO UPDATE … WHERE` would look
- * simpler but still locks every conflicting row, writing a WAL record per unchanged row.
+ * Merge writes never touch an unchanged row: the batch's keys and row hashes go to the server,
+ * which answers only with the rows that are new or differ; new rows are COPYed straight into the
+ * table, changed rows are COPYed into a temp staging table and applied with one UPDATE … FROM.
+ * An `INSERT … ON CONFLICT DO UPDATE … WHERE` would look simpler but still locks every
+ * conflicting row, writing a WAL record per unchanged row. A no-op re-sync writes no WAL at all.
  */
 
-// Measured on 1M rows (see postgres-destination.bench.ts): one write() per row is ~15x slower
-// than ~64 KiB chunks; larger chunks gain nothing.
+// One write() per row is ~15x slower than ~64 KiB chunks (reference/libraries.md §1, 200k rows).
 const COPY_CHUNK_CHARS = 64 * 1024;
 
 // Rows per hash lookup query: small enough that hashing the next slice overlaps the server's
@@ -59,9 +59,10 @@ const CAPABILITIES: DestinationCapabilities = {
   transactionalDdl: true,
   // The protocol's Bind message counts parameters in an Int16.
   maxParameters: 65535,
-  // Measured (bench, 1M rows of 8 columns): 1,000-row batches load at ~0.6x the speed of
-  // 10,000-row batches (per-transaction round trips and fsyncs dominate); 50,000 gains < 5% and
-  // holds 5x the memory and a 5x longer lock window.
+  // Measured with postgres-destination.bench.ts (200k rows of 8 columns, shared 2-core machine):
+  // first load / no-op re-sync took 3.4 s / 3.9 s at 1,000 rows per batch, 2.5 s / 1.6 s at
+  // 10,000, 2.9 s / 2.6 s at 50,000 (larger batches lose the overlap of hashing with the server's
+  // work and hold locks and memory longer).
   defaultBatchSize: 10_000,
 };
 
@@ -70,7 +71,7 @@ const CAPABILITIES: DestinationCapabilities = {
 // ---------------------------------------------------------------------------------------------
 
 const q = quoteIdent;
-const list = (names: readonly string[], prefix = ''): string => names.map((n) => prefix + q(n)).join(', ');
+const list = (names: readonly string[]): string => names.map(q).join(', ');
 
 /** PK constraint names are set by us so a renamed shadow table never clashes with the next one. */
 function pkName(table: string): string {
@@ -524,7 +525,9 @@ export class PostgresDestination implements Destination {
     const params: unknown[] = [];
     const filters = Object.entries(options.where ?? {}).map(([col, value]) => {
       params.push(value);
-      return `${checked(col)} = $${params.length}`;
+      // json has no = operator; its text is the canonical Cell, so compare text.
+      const cast = known.get(col) === 'json' ? '::text' : '';
+      return `${checked(col)}${cast} = $${params.length}`;
     });
     const orderBy = options.orderBy?.length ? options.orderBy : spec.primaryKey;
     let sql = `SELECT ${list(columns.map((c) => c.name))} FROM ${q(spec.name)}`;
@@ -545,7 +548,7 @@ export class PostgresDestination implements Destination {
     }
     return rows.map((r) => {
       const row: Row = {};
-      for (const c of columns) row[c.name] = decodeCell(c.type, r[c.name]);
+      for (const c of columns) row[c.name] = decodeCell(r[c.name]);
       return row;
     });
   }
@@ -621,9 +624,8 @@ export class PostgresDestination implements Destination {
     const lines = new Array<string>(rows.length);
     const hashes = new Array<string>(rows.length);
     const status = new Int8Array(rows.length).fill(UNCHANGED);
-    const lookups: Promise<void>[] = [];
-    // Hash a slice, send its lookup, hash the next slice while the server probes the previous one
-    // (pg queues the queries on the client and sends each as soon as the last one is done).
+    // Hash slice n+1 while the server probes slice n: one query in flight, the CPU work overlapped.
+    let pending: Promise<void> = Promise.resolve();
     for (let start = 0; start < rows.length; start += LOOKUP_SLICE) {
       const slice = rows.slice(start, start + LOOKUP_SLICE);
       for (let j = 0; j < slice.length; j++) {
@@ -631,18 +633,18 @@ export class PostgresDestination implements Destination {
         lines[start + j] = line;
         hashes[start + j] = hashLine(line);
       }
-      const query = client.query<[number, boolean]>({
-        text: changedRowsSql(spec),
-        values: [...keyArrays(spec, slice), hashes.slice(start, start + slice.length)],
-        rowMode: 'array',
-      });
-      lookups.push(
-        query.then(({ rows: found }) => {
+      await pending;
+      pending = client
+        .query<[number, boolean]>({
+          text: changedRowsSql(spec),
+          values: [...keyArrays(spec, slice), hashes.slice(start, start + slice.length)],
+          rowMode: 'array',
+        })
+        .then(({ rows: found }) => {
           for (const [position, isNew] of found) status[start + position - 1] = isNew ? NEW : CHANGED;
-        }),
-      );
+        });
     }
-    await Promise.all(lookups);
+    await pending;
     let inserted = 0;
     let updated = 0;
     for (const s of status) {

@@ -10,9 +10,10 @@ export const SQL_TYPES: Record<ColumnType, string> = {
   boolean: 'boolean',
   date: 'date',
   timestamptz: 'timestamptz',
-  // jsonb, not json: it is validated once on write and indexable; its text form is re-spaced,
-  // which decodeJson undoes so both destinations read JSON alike.
-  json: 'jsonb',
+  // json, not jsonb: json keeps the text as written (key order, spacing, 1.5e-7), so values read
+  // back are the canonical Cell and hash alike on re-sync (conformance suite). jsonb reorders keys
+  // and rewrites numbers. json is still validated on write; cast to jsonb in queries to index it.
+  json: 'json',
 };
 
 /**
@@ -28,7 +29,7 @@ export const COMPATIBLE_TYPES: Record<ColumnType, readonly string[]> = {
   boolean: ['boolean'],
   date: ['date'],
   timestamptz: ['timestamp with time zone'],
-  json: ['jsonb', 'json'],
+  json: ['json', 'jsonb'],
 };
 
 /** `numeric(12,2)` → `numeric`, `character varying(20)` → `character varying`. */
@@ -89,35 +90,9 @@ export function parseTimestamptz(text: string): string {
   return new Date(date.getTime() - (sign === '-' ? -1 : 1) * offsetSeconds * 1000).toISOString();
 }
 
-/**
- * jsonb prints `{"a": 1, "b": [1, 2]}`; the canonical JSON text has no insignificant spaces.
- * Removes whitespace outside strings without parsing, so numbers keep every digit.
- * (jsonb also orders object keys by length then bytes; that order cannot be undone.)
- */
-export function decodeJson(text: string): string {
-  if (!/[ \t\n\r]/.test(text)) return text;
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += text[++i] ?? '';
-      else if (c === '"') inString = false;
-    } else if (c === '"') {
-      out += c;
-      inString = true;
-    } else if (c !== ' ' && c !== '\t' && c !== '\n' && c !== '\r') {
-      out += c;
-    }
-  }
-  return out;
-}
-
 /** A value read back (already through typeParsers) in its canonical Cell form. */
-export function decodeCell(type: ColumnType, value: unknown): Cell {
+export function decodeCell(value: unknown): Cell {
   if (value === null || value === undefined) return null;
-  if (type === 'json' && typeof value === 'string') return decodeJson(value);
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
   // Only a type without a parser in typeParsers gets here (a Date, a Buffer): keep it readable.
   return value instanceof Date ? value.toISOString() : JSON.stringify(value);
