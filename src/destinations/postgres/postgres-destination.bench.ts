@@ -6,7 +6,7 @@
  * Destination only: CSV parsing and cleaning are measured by the project's bench/.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -137,6 +137,7 @@ async function main(): Promise<void> {
   );
   await dest.close();
   await db.drop();
+  rmSync(file, { force: true });
 }
 
 await main();
