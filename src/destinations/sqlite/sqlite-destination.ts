@@ -457,7 +457,7 @@ export class SqliteDestination implements Destination {
       try {
         stmt = this.db.prepare(sql());
       } catch (err) {
-        throw toTributaryError(err, `${kind} ${plan.spec.name}`);
+        throw toTributaryError(err, `${kind} table ${plan.spec.name}`);
       }
       plan.statements.set(key, stmt);
     }
@@ -706,7 +706,7 @@ export class SqliteDestination implements Destination {
       if (min === undefined || v < (min as typeof v)) min = v;
       if (max === undefined || v > (max as typeof v)) max = v;
     }
-    const stmt = this.planStatement(plan, 'probe', 1, () => keyRangeProbeSql(plan.spec));
+    const stmt = this.planStatement(plan, 'probe keys of', 1, () => keyRangeProbeSql(plan.spec));
     return stmt.pluck(true).get(min, max) === undefined;
   }
 
@@ -733,7 +733,7 @@ export class SqliteDestination implements Destination {
         for (const i of keyIndexes) params[p++] = encoders[i]!(row[spec.columns[i]!.name] ?? null);
       }
       offset += size;
-      const stmt = this.planStatement(plan, 'look up', size, () => lookupHashesSql(spec, size));
+      const stmt = this.planStatement(plan, 'look up keys in', size, () => lookupHashesSql(spec, size));
       for (const found of stmt.raw(true).safeIntegers(true).all(params) as unknown[][]) {
         stored.set(keyString(found.slice(0, width)), found[width] as string | null);
       }
