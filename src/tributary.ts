@@ -151,6 +151,6 @@ export class Tributary {
 
 function describeSource(sync: SyncConfig): string {
   const s = sync.source as Record<string, unknown>;
-  const where = s.path ?? s.url ?? s.baseId ?? s.table ?? '';
-  return `${sync.source.type}${where ? ` ${String(where)}` : ''}`;
+  const where = [s.path, s.url, s.baseId, s.table].find((v): v is string => typeof v === 'string') ?? '';
+  return `${sync.source.type}${where ? ` ${where}` : ''}`;
 }

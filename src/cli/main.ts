@@ -36,7 +36,7 @@ const program = new Command()
 
 const logger = createStderrLogger();
 
-async function withTributary<T>(fn: (t: Tributary) => Promise<T>, configFile?: string): Promise<T> {
+async function withTributary<T>(fn: (t: Tributary) => Promise<T> | T, configFile?: string): Promise<T> {
   const t = await Tributary.open({ configFile: configFile ?? program.opts().config, logger });
   try {
     return await fn(t);
@@ -52,7 +52,7 @@ program
   .command('init')
   .description('create or migrate the state tables')
   .action(async () => {
-    await withTributary(async (t) => {
+    await withTributary((t) => {
       print(`state tables ready in ${t.dest.description}`);
     });
   });
@@ -62,7 +62,7 @@ program
   .description('print the resolved config, secrets redacted')
   .option('--json', 'machine-readable output')
   .action(async (opts) => {
-    await withTributary(async (t) => {
+    await withTributary((t) => {
       const redacted = redactConfig(t.config);
       print(opts.json ? JSON.stringify(redacted, null, 2) : `# ${t.configFile}\n${toYaml(redacted)}`);
     });

@@ -1,4 +1,4 @@
-import type { Cell, ColumnType, Row, WriteMode } from '../core/types.ts';
+import type { ColumnType, Row, WriteMode } from '../core/types.ts';
 
 /**
  * A destination is a database that holds both the user's tables and Tributary's state tables.

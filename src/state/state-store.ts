@@ -111,7 +111,8 @@ type DbRow = Record<string, unknown>;
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const strOrNull = (v: unknown): string | null =>
+  v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
 const boolOrNull = (v: unknown): boolean | null =>
   v === null || v === undefined ? null : v === true || v === 1 || v === '1' || v === 't';
 /** JSON columns come back as text from both engines (jsonb is decoded to text by the PG destination). */
@@ -533,6 +534,6 @@ function safePayload(payload: unknown): string | null {
   try {
     return JSON.stringify(payload);
   } catch {
-    return JSON.stringify(String(payload));
+    return JSON.stringify(Object.prototype.toString.call(payload));
   }
 }

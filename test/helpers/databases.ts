@@ -36,7 +36,9 @@ export function postgresAdminUrl(): Promise<string | null> {
       return url;
     } catch (err) {
       if (configured) {
-        throw new Error(`TRIBUTARY_TEST_PG_URL is set but PostgreSQL did not answer: ${(err as Error).message}`);
+        throw new Error(`TRIBUTARY_TEST_PG_URL is set but PostgreSQL did not answer: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       console.log(`# PostgreSQL tests skipped: no server at ${LOCAL_DEFAULT} and TRIBUTARY_TEST_PG_URL unset`);
       return null;
@@ -51,15 +53,15 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-export async function createSqliteDatabase(): Promise<TestDatabase> {
+export function createSqliteDatabase(): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-test-'));
   const url = `sqlite:${join(dir, 'test.db')}`;
-  return {
+  return Promise.resolve({
     name: 'sqlite',
     url,
     open: () => openDestination(url),
-    drop: async () => rmSync(dir, { recursive: true, force: true }),
-  };
+    drop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+  });
 }
 
 export async function createPostgresDatabase(): Promise<TestDatabase | null> {
