@@ -13,16 +13,22 @@ export function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
-/** Name of the seen-key table that backs deletes for `table`, kept within 63 characters. */
-export function seenTableName(table: string): string {
-  const name = `tributary_seen_${table}`;
+/**
+ * A name derived from a user's table name, kept within PostgreSQL's 63-character limit: when the
+ * plain form is too long, the table part is shortened and a hash of the full name keeps two long
+ * names that share a prefix apart.
+ */
+function derivedName(prefix: string, table: string, suffix: string): string {
+  const name = `${prefix}${table}${suffix}`;
   if (name.length <= 63) return name;
   let h = 0;
   for (let i = 0; i < table.length; i++) h = (Math.imul(h, 31) + table.charCodeAt(i)) | 0;
-  return `tributary_seen_${table.slice(0, 38)}_${(h >>> 0).toString(16)}`;
+  const tag = `_${(h >>> 0).toString(16).padStart(8, '0')}`;
+  return `${prefix}${table.slice(0, 63 - prefix.length - suffix.length - tag.length)}${tag}${suffix}`;
 }
 
+/** Name of the seen-key table that backs deletes for `table`. */
+export const seenTableName = (table: string): string => derivedName('tributary_seen_', table, '');
+
 /** Name of the shadow table a `replace` write builds before swapping it in. */
-export function shadowTableName(table: string): string {
-  return `${table.slice(0, 50)}__tributary_new`;
-}
+export const shadowTableName = (table: string): string => derivedName('', table, '__tributary_new');
