@@ -3,7 +3,8 @@
  * output on stdout only, messages that name what is wrong, secrets never printed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteDatabase, type TestDatabase } from './helpers/databases.ts';
@@ -187,5 +188,45 @@ describe('tributary CLI', () => {
     const r = spawnSync(process.execPath, [BIN, '--config', cfg, 'check'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
     assert.equal(r.status, 1);
     assert.match(r.stdout, /✗ m: .*nothere\.csv/);
+  });
+
+  it('SIGTERM finishes the current batch, exits 130 with the run interrupted, and the next run resumes', async () => {
+    const rows = Array.from({ length: 60_000 }, (_, i) => [`T-${i + 1}`, `Offender ${i + 1}`, '1.00', '2024-01-01']);
+    project.write('term.csv', csv(['regulator_id', 'Offender Name', 'fine', 'issued'], rows));
+    const cfg = project.write(
+      'term.yaml',
+      `database: ${db.url}\nsyncs:\n  term:\n    source: { type: csv, path: term.csv }\n    target: { table: term, primaryKey: regulator_id, columns: { regulator_id: text, fine: numeric } }\n    batchSize: 500\n`,
+    );
+    const child = spawn(process.execPath, [BIN, '--config', cfg, 'sync', 'term', '--json'], {
+      env: { ...process.env, DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let err = '';
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      // Once the run has started, stop it mid-import (one SIGTERM: a second one would kill it outright).
+      if (!signalled && /term: run \d+ started/.test(err)) {
+        signalled = true;
+        setTimeout(() => child.kill('SIGTERM'), 150);
+      }
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 130, err);
+    const stopped = JSON.parse(out.trim());
+    assert.equal(stopped.status, 'interrupted');
+    assert.ok(stopped.read > 0 && stopped.read < 60_000, `stopped mid-import at ${stopped.read}`);
+    assert.equal(stopped.read % 500, 0, 'stopped on a batch boundary');
+
+    const again = spawnSync(process.execPath, [BIN, '--config', cfg, 'sync', 'term', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: '' },
+    });
+    assert.equal(again.status, 0, again.stderr);
+    const resumed = JSON.parse(again.stdout.trim());
+    assert.equal(resumed.read, 60_000 - stopped.read, 'the next run reads only the rest');
+    assert.equal(stopped.inserted + resumed.inserted, 60_000);
   });
 });

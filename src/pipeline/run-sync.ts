@@ -156,7 +156,8 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     // Resume the open pass unless this run asks for a different kind of pass.
     const wantFull = options.full === true || !sync.incremental || status?.cursor == null;
     const open = status?.pass ?? null;
-    const resumable = open !== null && (open.full === wantFull || (!wantFull && open.full));
+    // A full pass also serves an incremental request; an incremental pass cannot serve a full one.
+    const resumable = open !== null && (open.full || !wantFull);
     const lookbackMs = sync.incremental?.lookback ? parseDuration(sync.incremental.lookback) : 0;
     const cursorFrom: CursorValue | null =
       wantFull || status?.cursor == null ? null : applyLookback(status.cursor, lookbackMs, cursorType);

@@ -1,29 +1,19 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/errors.ts';
 import type { Logger, RawRecord } from '../../core/types.ts';
-import type {
-  Page,
-  ReadContext,
-  Source,
-  SourceContext,
-  SourceFactory,
-  SourceReject,
-  Stream,
-} from '../source.ts';
+import type { Page, ReadContext, SourceFactory, SourceReject } from '../source.ts';
 import { CSV_END, CSV_MORE, CSV_RECORD, CsvParser, type CsvDialect } from './csv-parser.ts';
 import {
+  type ByteScanner,
+  type FileIdentity,
+  fileIdentitySchema,
+  FileSource,
+  openFile,
+  resumeFrom,
   SCAN_END,
   SCAN_ITEM,
   SCAN_MORE,
-  checkReadableFile,
-  fileIdentitySchema,
-  openFile,
-  resolveFilePath,
-  resumeFrom,
   scanPages,
-  streamNameFor,
-  type ByteScanner,
-  type FileIdentity,
 } from './file-common.ts';
 
 /** Defaults of the csv source, in one place. */
@@ -104,31 +94,10 @@ export const csvSourceFactory: SourceFactory<CsvConfig> = {
   },
 };
 
-export class CsvSource implements Source {
+export class CsvSource extends FileSource<CsvConfig> {
   readonly type = 'csv';
-  private readonly resolvedPath: string;
 
-  constructor(
-    private readonly config: CsvConfig,
-    ctx: SourceContext,
-  ) {
-    this.resolvedPath = resolveFilePath(ctx.baseDir, config.path);
-  }
-
-  check() {
-    return checkReadableFile(this.resolvedPath, this.config.path);
-  }
-
-  streams(): Promise<Stream[]> {
-    const stream: Stream = {
-      name: streamNameFor(this.resolvedPath),
-      sortedByCursor: false,
-      read: (ctx) => this.read(ctx),
-    };
-    return Promise.resolve([stream]);
-  }
-
-  private async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
+  protected async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
     const { handle, identity } = await openFile(this.resolvedPath, this.config.path);
     try {
       const resume = resumeFrom(ctx.checkpoint, csvCheckpointSchema, identity, this.resolvedPath, ctx.logger);

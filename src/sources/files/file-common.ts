@@ -4,7 +4,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TributaryError } from '../../core/errors.ts';
 import type { Checkpoint, Logger, RawRecord } from '../../core/types.ts';
-import type { CheckResult, Page, ReadContext, SourceReject } from '../source.ts';
+import type {
+  CheckResult,
+  Page,
+  ReadContext,
+  Source,
+  SourceContext,
+  SourceReject,
+  Stream,
+} from '../source.ts';
 
 /**
  * What the file sources (csv, jsonl, json) share: path resolution, `check()`, file identity for
@@ -250,3 +258,34 @@ export function describeJsonValue(value: unknown): string {
 
 export const isJsonObject = (value: unknown): value is RawRecord =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * What every file source shares: one stream named after the file, `check` = the file is readable,
+ * paths resolved against the config's folder. Each format supplies only `read`.
+ */
+export abstract class FileSource<C extends { path: string }> implements Source {
+  abstract readonly type: string;
+  protected readonly resolvedPath: string;
+
+  constructor(
+    protected readonly config: C,
+    ctx: SourceContext,
+  ) {
+    this.resolvedPath = resolveFilePath(ctx.baseDir, config.path);
+  }
+
+  check(): Promise<CheckResult> {
+    return checkReadableFile(this.resolvedPath, this.config.path);
+  }
+
+  streams(): Promise<Stream[]> {
+    const stream: Stream = {
+      name: streamNameFor(this.resolvedPath),
+      sortedByCursor: false,
+      read: (ctx) => this.read(ctx),
+    };
+    return Promise.resolve([stream]);
+  }
+
+  protected abstract read(ctx: ReadContext): AsyncGenerator<Page, void, undefined>;
+}

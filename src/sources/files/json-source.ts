@@ -6,24 +6,14 @@ import { streamArray } from 'stream-json/streamers/stream-array.js';
 import { z } from 'zod';
 import { TributaryError } from '../../core/errors.ts';
 import type { RawRecord } from '../../core/types.ts';
-import type {
-  Page,
-  ReadContext,
-  Source,
-  SourceContext,
-  SourceFactory,
-  SourceReject,
-  Stream,
-} from '../source.ts';
+import type { Page, ReadContext, SourceFactory, SourceReject } from '../source.ts';
 import {
-  checkReadableFile,
   describeJsonValue,
   fileIdentitySchema,
+  FileSource,
   isJsonObject,
   openFile,
-  resolveFilePath,
   resumeFrom,
-  streamNameFor,
 } from './file-common.ts';
 
 export const jsonConfigSchema = z.strictObject({
@@ -64,31 +54,10 @@ export const jsonSourceFactory: SourceFactory<JsonConfig> = {
   },
 };
 
-export class JsonSource implements Source {
+export class JsonSource extends FileSource<JsonConfig> {
   readonly type = 'json';
-  private readonly resolvedPath: string;
 
-  constructor(
-    private readonly config: JsonConfig,
-    ctx: SourceContext,
-  ) {
-    this.resolvedPath = resolveFilePath(ctx.baseDir, config.path);
-  }
-
-  check() {
-    return checkReadableFile(this.resolvedPath, this.config.path);
-  }
-
-  streams(): Promise<Stream[]> {
-    const stream: Stream = {
-      name: streamNameFor(this.resolvedPath),
-      sortedByCursor: false,
-      read: (ctx) => this.read(ctx),
-    };
-    return Promise.resolve([stream]);
-  }
-
-  private async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
+  protected async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
     // Identity from an open handle, so a checkpoint names the file version we actually parse.
     const { handle, identity } = await openFile(this.resolvedPath, this.config.path);
     const resume = resumeFrom(ctx.checkpoint, jsonCheckpointSchema, identity, this.resolvedPath, ctx.logger);

@@ -1,32 +1,22 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/errors.ts';
 import type { RawRecord } from '../../core/types.ts';
-import type {
-  Page,
-  ReadContext,
-  Source,
-  SourceContext,
-  SourceFactory,
-  SourceReject,
-  Stream,
-} from '../source.ts';
+import type { Page, ReadContext, SourceFactory, SourceReject } from '../source.ts';
 import {
+  type ByteScanner,
+  describeJsonValue,
+  type FileIdentity,
+  fileIdentitySchema,
+  FileSource,
+  isJsonObject,
   MAX_RECORD_BYTES,
+  openFile,
+  resumeFrom,
   SCAN_END,
   SCAN_ITEM,
   SCAN_MORE,
-  checkReadableFile,
-  describeJsonValue,
-  fileIdentitySchema,
-  isJsonObject,
-  openFile,
-  resolveFilePath,
-  resumeFrom,
   scanPages,
   startsWithBom,
-  streamNameFor,
-  type ByteScanner,
-  type FileIdentity,
 } from './file-common.ts';
 
 export const jsonlConfigSchema = z.strictObject({
@@ -58,31 +48,10 @@ export const jsonlSourceFactory: SourceFactory<JsonlConfig> = {
   },
 };
 
-export class JsonlSource implements Source {
+export class JsonlSource extends FileSource<JsonlConfig> {
   readonly type = 'jsonl';
-  private readonly resolvedPath: string;
 
-  constructor(
-    private readonly config: JsonlConfig,
-    ctx: SourceContext,
-  ) {
-    this.resolvedPath = resolveFilePath(ctx.baseDir, config.path);
-  }
-
-  check() {
-    return checkReadableFile(this.resolvedPath, this.config.path);
-  }
-
-  streams(): Promise<Stream[]> {
-    const stream: Stream = {
-      name: streamNameFor(this.resolvedPath),
-      sortedByCursor: false,
-      read: (ctx) => this.read(ctx),
-    };
-    return Promise.resolve([stream]);
-  }
-
-  private async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
+  protected async *read(ctx: ReadContext): AsyncGenerator<Page, void, undefined> {
     const { handle, identity } = await openFile(this.resolvedPath, this.config.path);
     try {
       const resume = resumeFrom(
