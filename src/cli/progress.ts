@@ -31,7 +31,9 @@ function finishedLine(e: Extract<RunEvent, { type: 'run.finished' }>): string {
   const rate = e.durationMs > 0 ? (e.counts.read / e.durationMs) * 1000 : 0;
   return `${e.sync}: ${e.status} in ${formatDuration(e.durationMs)} (run ${e.runId}) — ${summary(e)}${
     rate > 0 ? ` · ${fmtInt(rate)} records/s` : ''
-  }${e.error ? `\n  ${e.error}` : ''}\n`;
+  }${e.error ? `\n  ${e.error}` : ''}${
+    e.counts.quarantined && !e.error ? `\n  rejected records and why: tributary quarantine --run ${e.runId}` : ''
+  }\n`;
 }
 
 function plainProgress(): ProgressDisplay {
@@ -107,6 +109,8 @@ function barProgress(): ProgressDisplay {
           entry.bar.stop();
         }
         multi.log(finishedLine(e));
+        // log() output appears on the next redraw; force one, or a finished run's summary is lost.
+        multi.update();
       }
     },
     stop() {
