@@ -5,6 +5,7 @@ import type { Logger, Row } from './core/types.ts';
 import { silentLogger } from './core/types.ts';
 import type { Destination } from './destinations/destination.ts';
 import { openDestination } from './destinations/index.ts';
+import { CleanFailure, compileCleaner } from './pipeline/clean.ts';
 import { compileMapper } from './pipeline/map.ts';
 import { openStream, runSync, tableSpecFor, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
 import type { CheckResult } from './sources/source.ts';
@@ -132,16 +133,28 @@ export class Tributary {
     }
     const [, sync] = entry;
     const spec = tableSpecFor({ sync }, compileMapper(sync.target));
-    for (const col of Object.keys(options.where ?? {})) {
-      if (!spec.columns.some((c) => c.name === col)) {
+    // Filter values are cleaned like imported values, so "id=abc" on an integer column is a clear
+    // error on every engine and "issued=January 15, 2020" finds 2020-01-15.
+    const where: Record<string, string> = {};
+    for (const [col, raw] of Object.entries(options.where ?? {})) {
+      const column = spec.columns.find((c) => c.name === col);
+      if (!column) {
         throw new TributaryError(
           'usage',
           `table ${table} has no column "${col}"; columns: ${spec.columns.map((c) => c.name).join(', ')}`,
         );
       }
+      const declared = sync.target.columns[col];
+      const value = compileCleaner(col, {
+        type: column.type,
+        format: typeof declared === 'object' ? declared.format : undefined,
+      })(raw);
+      if (value instanceof CleanFailure) throw new TributaryError('usage', `--where ${value.message}`);
+      if (value === null) throw new TributaryError('usage', `--where ${col}: give a value to match`);
+      where[col] = String(value);
     }
     if (!(await this.dest.tableExists(table))) return [];
-    return this.dest.readRows(spec, { where: options.where, limit: options.limit ?? 20 });
+    return this.dest.readRows(spec, { where, limit: options.limit ?? 20 });
   }
 
   async close(): Promise<void> {

@@ -136,6 +136,11 @@ describe('tributary CLI', () => {
 
     const data = JSON.parse(run(['data', 'notices', '--where', 'regulator_id=HSE-2', '--json']).stdout);
     assert.deepEqual(data, [{ regulator_id: 'HSE-2', offender: 'Widget Co', fine: '250.50', issued: null }]);
+    const byDate = JSON.parse(run(['data', 'notices', '--where', 'issued=January 15, 2020', '--json']).stdout);
+    assert.deepEqual(byDate.map((r: { regulator_id: string }) => r.regulator_id), ['HSE-3']);
+    const badFilter = run(['data', 'notices', '--where', 'fine=lots']);
+    assert.equal(badFilter.code, 2);
+    assert.match(badFilter.stderr, /--where fine: "lots" is not a number/);
     const text = run(['data', 'notices']);
     assert.match(text.stdout, /Bolt & Sons\s+75\s+2020-01-15/);
   });

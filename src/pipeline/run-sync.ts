@@ -171,7 +171,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     });
     await state.setLeaseRun(name, runId);
 
-    let pass: PassState & { quarantined?: number };
+    let pass: PassState;
     if (resumable) {
       pass = open;
       logger.info(`resuming the pass started by run ${open.runId}`, { sync: name, runId });
@@ -258,7 +258,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       const batch = pending;
       pending = emptyBatch(batch.checkpoint);
       if (batch.read === 0 && batch.rejections.length === 0 && batch.checkpoint === pass.checkpoint) return;
-      const nextPass: PassState & { quarantined?: number } = {
+      const nextPass: PassState = {
         ...pass,
         checkpoint: batch.checkpoint,
         cursorMax: cursorColumn ? maxCursor(pass.cursorMax, batch.cursorMax, cursorType) : null,

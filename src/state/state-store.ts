@@ -47,6 +47,8 @@ export interface PassState {
   /** Highest cursor value written so far in this pass. */
   cursorMax: CursorValue | null;
   startedAt: string;
+  /** Records quarantined so far in this pass: deletes wait for a pass without rejections. */
+  quarantined?: number;
 }
 
 export interface SyncStatusRow {
