@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RunResult } from '../src/pipeline/run-sync.ts';
 import { timedSpawn } from './timed-spawn.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -10,19 +11,7 @@ const CLI = join(ROOT, 'src/cli/main.ts');
 const GNU_TIME = '/usr/bin/time';
 
 /** The CLI's `sync --json` output (DESIGN.md "Files and commands"). */
-export interface SyncJson {
-  runId: string;
-  sync: string;
-  status: string;
-  read: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  quarantined: number;
-  durationMs: number;
-  error: unknown;
-}
+export type SyncJson = RunResult;
 
 export interface TributaryRun {
   /** Spawn to exit, Node start-up and module loading included: what a user waits for. */
