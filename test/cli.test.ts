@@ -234,4 +234,31 @@ describe('tributary CLI', () => {
     assert.equal(resumed.read, 60_000 - stopped.read, 'the next run reads only the rest');
     assert.equal(stopped.inserted + resumed.inserted, 60_000);
   });
+
+  it('emulate airtable serves the Airtable API until interrupted; other emulators are refused clearly', async () => {
+    const child = spawn(process.execPath, [BIN, 'emulate', 'airtable', '--port', '0', '--records', '30'], {
+      env: { ...process.env, AIRTABLE_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+        if (m && /base (app\w+)/.test(out)) resolve(m[1]!);
+      });
+      child.once('exit', () => reject(new Error(`emulator exited: ${out}`)));
+    });
+    const base = /base (app\w+)/.exec(out)![1]!;
+    const page = (await (await fetch(`${url}/v0/${base}/Notices?pageSize=10`)).json()) as { records: unknown[]; offset?: string };
+    assert.equal(page.records.length, 10);
+    assert.equal(typeof page.offset, 'string');
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+
+    const odk = spawnSync(process.execPath, [BIN, 'emulate', 'odk'], { encoding: 'utf8' });
+    assert.equal(odk.status, 2);
+    assert.match(odk.stderr, /the odk emulator is not built yet; available: airtable/);
+  });
 });

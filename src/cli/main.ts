@@ -308,6 +308,68 @@ program
     });
   });
 
+const EMULATORS = ['airtable', 'odk', 'github', 'linear'] as const;
+const nonNegativeInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a whole number`);
+  return n;
+};
+
+program
+  .command('emulate')
+  .description('run a local emulator of an API, for trying configs offline and for tests')
+  .argument('<api>', EMULATORS.join('|'))
+  .option('--port <port>', 'port to listen on (0: any free port)', nonNegativeInt, 0)
+  .option('--seed <n>', 'seed of the generated data (same seed, same data)', nonNegativeInt, 1)
+  .option('--records <n>', 'records per table', positiveInt)
+  .option('--dataset <name>', 'airtable: enforcement | clinic', 'enforcement')
+  .option('--faults <spec>', 'inject faults, e.g. 429:0.05,500:0.02,reset:0.01,slow:0.01')
+  .option('--rate <n>', 'airtable: requests per second per base before 429', positiveInt)
+  .option('--penalty <ms>', 'airtable: how long a base stays rate-limited after a 429', nonNegativeInt)
+  .action(async (api, opts) => {
+    if (api !== 'airtable') {
+      throw new TributaryError(
+        'usage',
+        EMULATORS.includes(api as (typeof EMULATORS)[number])
+          ? `the ${api} emulator is not built yet; available: airtable`
+          : `unknown API "${api}"; emulators: ${EMULATORS.join(', ')}`,
+      );
+    }
+    if (opts.dataset !== 'enforcement' && opts.dataset !== 'clinic') {
+      throw new TributaryError('usage', `--dataset must be enforcement or clinic, not "${opts.dataset}"`);
+    }
+    const { startAirtableEmulator } = await import('../emulators/airtable/airtable-emulator.ts');
+    const emulator = await startAirtableEmulator({
+      port: opts.port,
+      seed: opts.seed,
+      records: opts.records,
+      dataset: opts.dataset,
+      faults: opts.faults,
+      ratePerSecond: opts.rate,
+      penaltyMs: opts.penalty,
+      // An empty variable means no token, as the banner below says.
+      token: process.env.AIRTABLE_TOKEN || undefined,
+    });
+    const lines = [`Airtable emulator listening on ${emulator.url} (seed ${opts.seed}, dataset ${opts.dataset})`];
+    for (const base of emulator.bases) {
+      lines.push(`  base ${base.id} (${base.name}): ${base.tables.map((t) => `${t.name} [${t.id}]`).join(', ')}`);
+    }
+    lines.push(
+      process.env.AIRTABLE_TOKEN
+        ? '  requests need: Authorization: Bearer $AIRTABLE_TOKEN'
+        : '  no token required (set AIRTABLE_TOKEN to require one)',
+      `  admin: POST/PATCH/DELETE ${emulator.url}/__admin/{base}/{table}/records, GET ${emulator.url}/__admin/stats`,
+      '  Ctrl-C to stop',
+    );
+    print(lines.join('\n'));
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await emulator.close();
+  });
+
 program
   .command('demo')
   .description('import the bundled demo data into the embedded database and show the result')

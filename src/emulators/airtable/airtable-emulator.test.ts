@@ -1,0 +1,341 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startAirtableEmulator, type AirtableEmulator } from './airtable-emulator.ts';
+
+interface Page {
+  records: { id: string; createdTime: string; fields: Record<string, unknown> }[];
+  offset?: string;
+}
+
+const FAST = { ratePerSecond: 100_000 };
+
+/** Every response shape the tests read: a page, an error, or admin stats. */
+interface Body extends Page {
+  error: { type: string; message?: string };
+  bases: Record<string, { requests: number; rateLimited: number }>;
+}
+
+async function get(
+  e: AirtableEmulator,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Body }> {
+  const res = await fetch(`${e.url}${path}`, { headers });
+  return { status: res.status, body: (await res.json()) as Body };
+}
+
+async function listAll(e: AirtableEmulator, path: string, query = ''): Promise<Page['records']> {
+  const out: Page['records'] = [];
+  let offset: string | undefined;
+  do {
+    const sep = query ? '&' : '';
+    const off = offset ? `${sep}offset=${encodeURIComponent(offset)}` : '';
+    const { status, body } = await get(e, `${path}?${query}${off}`);
+    assert.equal(status, 200, JSON.stringify(body));
+    out.push(...(body as Page).records);
+    offset = (body as Page).offset;
+  } while (offset);
+  return out;
+}
+
+describe('airtable emulator', () => {
+  let e: AirtableEmulator;
+  let base: string;
+  before(async () => {
+    e = await startAirtableEmulator({ ...FAST, records: 250, seed: 7 });
+    base = e.bases[0]!.id;
+  });
+  after(() => e.close());
+
+  test('pagination walks every record exactly once; last page has no offset', async () => {
+    const all = await listAll(e, `/v0/${base}/Notices`, 'pageSize=30');
+    assert.equal(all.length, 250);
+    assert.equal(new Set(all.map((r) => r.id)).size, 250);
+    for (const r of all) {
+      assert.match(r.id, /^rec[A-Za-z0-9]{14}$/);
+      assert.match(r.createdTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      // Empty values are left out, never sent as null / "" / false / [].
+      for (const v of Object.values(r.fields)) assert.ok(v !== null && v !== '' && v !== false);
+    }
+    assert.ok(
+      all.some((r) => !('fine_amount' in r.fields)),
+      'some notices have no fine',
+    );
+    const first = await get(e, `/v0/${base}/Notices?pageSize=30`);
+    assert.match(first.body.offset ?? '', /^itr[A-Za-z0-9]{14}\/rec[A-Za-z0-9]{14}$/);
+  });
+
+  test('data is deterministic for a seed and differs between seeds', async () => {
+    const same = await startAirtableEmulator({ ...FAST, records: 250, seed: 7 });
+    const other = await startAirtableEmulator({ ...FAST, records: 250, seed: 8 });
+    try {
+      const a = await get(e, `/v0/${base}/Cases?pageSize=5`);
+      const b = await get(same, `/v0/${base}/Cases?pageSize=5`);
+      const c = await get(other, `/v0/${base}/Cases?pageSize=5`);
+      assert.deepEqual(a.body.records, b.body.records);
+      assert.notDeepEqual(a.body.records, c.body.records);
+      assert.equal(other.bases[0]!.id, base, 'base IDs do not depend on the seed');
+    } finally {
+      await Promise.all([same.close(), other.close()]);
+    }
+  });
+
+  test('fields[] returns only listed fields; returnFieldsByFieldId keys by fld…', async () => {
+    const q = 'fields%5B%5D=regulator_id&fields%5B%5D=Last+Modified&pageSize=10';
+    const { body } = await get(e, `/v0/${base}/Cases?${q}`);
+    for (const r of body.records)
+      assert.deepEqual(Object.keys(r.fields).sort(), ['Last Modified', 'regulator_id']);
+    const byId = await get(
+      e,
+      `/v0/${base}/Cases?fields[]=regulator_id&returnFieldsByFieldId=true&pageSize=3`,
+    );
+    const fld = e.bases[0]!.tables[0]!.fields.find((f) => f.name === 'regulator_id')!.id;
+    for (const r of byId.body.records) assert.deepEqual(Object.keys(r.fields), [fld]);
+    const bad = await get(e, `/v0/${base}/Cases?fields[]=nope`);
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.error.type, 'UNKNOWN_FIELD_NAME');
+  });
+
+  test('sort[0][field] / sort[0][direction] across pages', async () => {
+    const q = 'sort%5B0%5D%5Bfield%5D=offence_action_date&sort%5B0%5D%5Bdirection%5D=desc&pageSize=40';
+    const dates = (await listAll(e, `/v0/${base}/Cases`, q)).map(
+      (r) => r.fields.offence_action_date as string | undefined,
+    );
+    const present = dates.filter((d): d is string => d !== undefined);
+    assert.deepEqual(present, [...present].sort().reverse());
+    // Blanks sort first ascending, so last descending.
+    assert.ok(
+      dates.indexOf(undefined) === -1 || dates.slice(dates.indexOf(undefined)).every((d) => d === undefined),
+    );
+    const asc = await listAll(e, `/v0/${base}/Cases`, 'sort[0][field]=Last+Modified');
+    const times = asc.map((r) => r.fields['Last Modified'] as string);
+    assert.deepEqual(times, [...times].sort());
+  });
+
+  test('POST listRecords takes the same parameters in a JSON body', async () => {
+    const res = await fetch(`${e.url}/v0/${base}/Cases/listRecords`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        pageSize: 7,
+        fields: ['regulator_id'],
+        sort: [{ field: 'regulator_id', direction: 'asc' }],
+      }),
+    });
+    const body = (await res.json()) as Page;
+    assert.equal(body.records.length, 7);
+    const ids = body.records.map((r) => r.fields.regulator_id as string);
+    assert.deepEqual(ids, [...ids].sort());
+    const next = await fetch(`${e.url}/v0/${base}/Cases/listRecords`, {
+      method: 'POST',
+      body: JSON.stringify({ pageSize: 7, offset: body.offset, fields: ['regulator_id'] }),
+    });
+    const page2 = (await next.json()) as Page;
+    assert.ok(page2.records.every((r) => !ids.includes(r.fields.regulator_id as string)));
+    const long = await get(e, `/v0/${base}/Cases?filterByFormula=${'x'.repeat(16_000)}`);
+    assert.equal(long.status, 414);
+  });
+
+  test('filterByFormula: incremental bounds (IS_AFTER is strict, >= and NOT(IS_BEFORE) are inclusive)', async () => {
+    const target = (await get(e, `/v0/${base}/Notices?pageSize=1`)).body.records[0]!;
+    const updated = e.admin.update(base, 'Notices', target.id, { description: 'edited' });
+    const bound = updated.fields['Last Modified'] as string;
+    const ids = async (formula: string): Promise<string[]> =>
+      (await listAll(e, `/v0/${base}/Notices`, `filterByFormula=${encodeURIComponent(formula)}`)).map(
+        (r) => r.id,
+      );
+    assert.deepEqual(await ids(`IS_AFTER(LAST_MODIFIED_TIME(), '${bound}')`), []);
+    assert.deepEqual(
+      await ids(
+        `IS_AFTER(LAST_MODIFIED_TIME(), DATETIME_PARSE("${new Date(Date.parse(bound) - 1).toISOString()}"))`,
+      ),
+      [target.id],
+    );
+    assert.deepEqual(await ids(`LAST_MODIFIED_TIME() >= DATETIME_PARSE('${bound}')`), [target.id]);
+    assert.deepEqual(await ids(`NOT(IS_BEFORE({Last Modified}, '${bound}'))`), [target.id]);
+    const hse = await ids(`AND({regulator} = 'HSE', OR({fine_amount} > 1000, {appeal_lodged}))`);
+    assert.ok(hse.length > 0 && hse.length < 250);
+    const bad = await get(e, `/v0/${base}/Notices?filterByFormula=${encodeURIComponent('{nope} = 1')}`);
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.error.type, 'INVALID_FILTER_BY_FORMULA');
+  });
+
+  test('expired offsets answer 422 LIST_RECORDS_ITERATOR_NOT_AVAILABLE; malformed ones INVALID_OFFSET_VALUE', async () => {
+    const short = await startAirtableEmulator({ ...FAST, records: 30, iteratorTtlMs: 100 });
+    try {
+      const b = short.bases[0]!.id;
+      const first = await get(short, `/v0/${b}/Cases?pageSize=10`);
+      await sleep(150);
+      const stale = await get(
+        short,
+        `/v0/${b}/Cases?pageSize=10&offset=${encodeURIComponent(first.body.offset ?? '')}`,
+      );
+      assert.equal(stale.status, 422);
+      assert.deepEqual(stale.body, { error: { type: 'LIST_RECORDS_ITERATOR_NOT_AVAILABLE' } });
+      const again = await get(short, `/v0/${b}/Cases?pageSize=10`);
+      short.admin.expireIterators();
+      const restarted = await get(
+        short,
+        `/v0/${b}/Cases?offset=${encodeURIComponent(again.body.offset ?? '')}`,
+      );
+      assert.equal(restarted.status, 422);
+      const bad = await get(short, `/v0/${b}/Cases?offset=garbage`);
+      assert.equal(bad.body.error.type, 'INVALID_OFFSET_VALUE');
+    } finally {
+      await short.close();
+    }
+  });
+
+  test('admin create / update / delete show in the next list', async () => {
+    const post = await fetch(`${e.url}/__admin/${base}/Cases/records`, {
+      method: 'POST',
+      body: JSON.stringify({
+        fields: { regulator_id: 'HSE-CC-9999999', offender_name: 'New Co Ltd', offence_fine: 0 },
+      }),
+    });
+    const created = (await post.json()) as Page['records'][number];
+    assert.equal(post.status, 200);
+    assert.match(created.id, /^rec[A-Za-z0-9]{14}$/);
+    let all = await listAll(e, `/v0/${base}/Cases`);
+    assert.equal(all.find((r) => r.id === created.id)?.fields.offence_fine, 0, 'zero is a value, not empty');
+
+    const before = created.fields['Last Modified'] as string;
+    await sleep(5);
+    const patch = await fetch(`${e.url}/__admin/${base}/Cases/records/${created.id}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ fields: { offender_name: 'Renamed Ltd', offence_fine: null } }),
+    });
+    assert.equal(patch.status, 200);
+    all = await listAll(e, `/v0/${base}/Cases`);
+    const row = all.find((r) => r.id === created.id)!;
+    assert.equal(row.fields.offender_name, 'Renamed Ltd');
+    assert.ok(!('offence_fine' in row.fields));
+    assert.ok((row.fields['Last Modified'] as string) > before);
+
+    const del = await fetch(`${e.url}/__admin/${base}/Cases/records/${created.id}`, { method: 'DELETE' });
+    assert.deepEqual(await del.json(), { id: created.id, deleted: true });
+    all = await listAll(e, `/v0/${base}/Cases`);
+    assert.ok(!all.some((r) => r.id === created.id));
+    assert.equal((await get(e, `/v0/${base}/Cases/${created.id}`)).status, 404);
+
+    const stats = await get(e, '/__admin/stats');
+    assert.ok(stats.body.bases[base]!.requests > 10);
+  });
+
+  test('unknown base, table and route: Airtable 404 shapes', async () => {
+    const noBase = await get(e, `/v0/appAAAAAAAAAAAAAA/Cases`);
+    assert.equal(noBase.status, 404);
+    assert.equal(noBase.body.error.type, 'NOT_FOUND');
+    const noTable = await get(e, `/v0/${base}/Nope`);
+    assert.equal(noTable.status, 404);
+    assert.equal(noTable.body.error.type, 'NOT_FOUND');
+    assert.deepEqual((await get(e, '/v1/whatever')).body, { error: 'NOT_FOUND' });
+    const tableById = await get(e, `/v0/${base}/${e.bases[0]!.tables[1]!.id}?pageSize=1`);
+    assert.equal(tableById.status, 200);
+  });
+
+  test('pageSize over 100 and cellFormat=string without timeZone/userLocale are rejected', async () => {
+    assert.equal((await get(e, `/v0/${base}/Cases?pageSize=101`)).status, 422);
+    assert.equal((await get(e, `/v0/${base}/Cases?cellFormat=string`)).status, 422);
+    const ok = await get(
+      e,
+      `/v0/${base}/Cases?cellFormat=string&timeZone=Europe%2FLondon&userLocale=en-gb&pageSize=50`,
+    );
+    assert.equal(ok.status, 200);
+    for (const r of ok.body.records)
+      for (const v of Object.values(r.fields)) assert.equal(typeof v, 'string');
+    assert.equal((await get(e, `/v0/${base}/Cases?pageSize=100`)).body.records.length, 100);
+  });
+});
+
+describe('airtable emulator: auth', () => {
+  test('a configured token is required as Bearer', async () => {
+    const e = await startAirtableEmulator({ ...FAST, records: 3, token: 'patSecret' });
+    try {
+      const b = e.bases[0]!.id;
+      const none = await get(e, `/v0/${b}/Cases`);
+      assert.equal(none.status, 401);
+      assert.equal(none.body.error.type, 'AUTHENTICATION_REQUIRED');
+      assert.equal((await get(e, `/v0/${b}/Cases`, { authorization: 'Bearer wrong' })).status, 401);
+      assert.equal((await get(e, `/v0/${b}/Cases?api_key=patSecret`)).status, 401);
+      assert.equal((await get(e, `/v0/${b}/Cases`, { authorization: 'Bearer patSecret' })).status, 200);
+    } finally {
+      await e.close();
+    }
+  });
+});
+
+describe('airtable emulator: rate limit', () => {
+  test('a burst beyond the rate gets 429 and the base stays penalised for penaltyMs', async () => {
+    const e = await startAirtableEmulator({ records: 3, ratePerSecond: 5, penaltyMs: 300 });
+    try {
+      const b = e.bases[0]!.id;
+      const statuses = await Promise.all(
+        Array.from({ length: 10 }, () => get(e, `/v0/${b}/Cases`).then((r) => r.status)),
+      );
+      assert.equal(statuses.filter((s) => s === 200).length, 5);
+      const limited = await get(e, `/v0/${b}/Cases`);
+      assert.equal(limited.status, 429);
+      assert.deepEqual(limited.body, {
+        error: { type: 'RATE_LIMIT_REACHED', message: 'Rate limit exceeded. Please try again later' },
+      });
+      // 200 ms refills a token at 5/s, but the penalty still holds.
+      await sleep(200);
+      assert.equal((await get(e, `/v0/${b}/Cases`)).status, 429);
+      await sleep(200);
+      assert.equal((await get(e, `/v0/${b}/Cases`)).status, 200);
+      // Admin routes are never limited.
+      assert.equal((await get(e, '/__admin/stats')).body.bases[b]!.rateLimited, 7);
+    } finally {
+      await e.close();
+    }
+  });
+});
+
+describe('airtable emulator: faults', () => {
+  async function outcomes(seed: number, n: number): Promise<string[]> {
+    const e = await startAirtableEmulator({
+      ...FAST,
+      seed,
+      records: 2,
+      faults: '429:0.1,500:0.1,reset:0.05,slow:0.05',
+      slowMs: 20,
+    });
+    try {
+      const b = e.bases[0]!.id;
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = Date.now();
+        try {
+          const res = await fetch(`${e.url}/v0/${b}/Cases`);
+          await res.arrayBuffer();
+          out.push(res.status === 200 && Date.now() - t >= 18 ? 'slow' : String(res.status));
+        } catch {
+          out.push('reset');
+        }
+      }
+      const stats = e.admin.stats().bases[b]!;
+      assert.equal(stats.faults.reset ?? 0, out.filter((o) => o === 'reset').length);
+      return out;
+    } finally {
+      await e.close();
+    }
+  }
+
+  test('happen at roughly the configured rates, deterministically for a seed', async () => {
+    const n = 400;
+    const a = await outcomes(3, n);
+    const count = (k: string): number => a.filter((o) => o === k).length;
+    const near = (k: string, p: number): void => {
+      const c = count(k);
+      assert.ok(Math.abs(c - n * p) < n * p * 0.5 + 5, `${k}: ${c} of ${n}, expected about ${n * p}`);
+    };
+    near('429', 0.1);
+    near('500', 0.1);
+    near('reset', 0.05);
+    near('slow', 0.05);
+    assert.deepEqual(await outcomes(3, 60), a.slice(0, 60));
+    assert.notDeepEqual(await outcomes(4, 60), a.slice(0, 60));
+  });
+});
