@@ -1,4 +1,5 @@
 import { TributaryError } from '../core/errors.ts';
+import { airtableSourceFactory } from './airtable/airtable-source.ts';
 import { csvSourceFactory } from './files/csv-source.ts';
 import { jsonSourceFactory } from './files/json-source.ts';
 import { jsonlSourceFactory } from './files/jsonl-source.ts';
@@ -12,6 +13,7 @@ export const sourceFactories: Readonly<Record<string, SourceFactory>> = Object.f
   [csvSourceFactory.type]: csvSourceFactory,
   [jsonlSourceFactory.type]: jsonlSourceFactory,
   [jsonSourceFactory.type]: jsonSourceFactory,
+  [airtableSourceFactory.type]: airtableSourceFactory,
 });
 
 /** The factory for `type`; a config error listing the known types when there is none. */
