@@ -7,9 +7,8 @@ import type { Destination } from './destinations/destination.ts';
 import { openDestination } from './destinations/index.ts';
 import { CleanFailure, compileCleaner } from './pipeline/clean.ts';
 import { compileMapper } from './pipeline/map.ts';
-import { openStream, runSync, tableSpecFor, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
+import { createSource, runSync, selectStream, tableSpecFor, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
 import type { CheckResult } from './sources/source.ts';
-import { getSourceFactory } from './sources/registry.ts';
 import { StateStore, migrateState, type SyncStatusRow } from './state/state-store.ts';
 
 export interface OpenOptions {
@@ -92,14 +91,10 @@ export class Tributary {
   /** Can we reach the source, and does the destination accept the target table? */
   async check(name: string): Promise<CheckResult> {
     const sync = this.syncConfig(name);
-    const factory = getSourceFactory(sync.source.type);
-    const source = factory.create(factory.configSchema.parse(sync.source), {
-      baseDir: this.baseDir,
-      logger: this.logger,
-    });
+    const source = createSource({ sync, baseDir: this.baseDir }, this.logger);
     const result = await source.check();
     if (!result.ok) return result;
-    await openStream({ sync, baseDir: this.baseDir }, this.logger);
+    await selectStream(source, sync);
     return { ok: true, message: `${result.message}; database ${this.dest.description} reachable` };
   }
 

@@ -17,10 +17,9 @@ import type {
 import { silentLogger, zeroCounts } from '../core/types.ts';
 import type { Destination, TableSpec, Tx } from '../destinations/destination.ts';
 import { shadowTableName, quoteIdent } from '../destinations/identifiers.ts';
-import type { Page, Stream } from '../sources/source.ts';
+import type { Page, Source, Stream } from '../sources/source.ts';
 import { getSourceFactory } from '../sources/registry.ts';
 import type { PassState, StateStore } from '../state/state-store.ts';
-import { INSTANCE } from '../state/state-store.ts';
 import { splitByRepeatedKeys } from './batch.ts';
 import { applyLookback, clampToStart, compareCursor, maxCursor } from './cursor.ts';
 import { compileMapper, type Mapper } from './map.ts';
@@ -80,12 +79,16 @@ export function tableSpecFor(ctx: Pick<SyncContext, 'sync'>, mapper: Mapper): Ta
   };
 }
 
-export async function openStream(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, logger: Logger): Promise<Stream> {
+/** Builds the sync's source from its validated `source:` block. */
+export function createSource(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, logger: Logger): Source {
   const factory = getSourceFactory(ctx.sync.source.type);
-  const config = factory.configSchema.parse(ctx.sync.source);
-  const source = factory.create(config, { baseDir: ctx.baseDir, logger });
+  return factory.create(factory.configSchema.parse(ctx.sync.source), { baseDir: ctx.baseDir, logger });
+}
+
+/** The stream a sync reads: the one named by `source.stream`, or the source's first. */
+export async function selectStream(source: Source, sync: SyncConfig): Promise<Stream> {
   const streams = await source.streams();
-  const wanted = typeof ctx.sync.source.stream === 'string' ? ctx.sync.source.stream : undefined;
+  const wanted = typeof sync.source.stream === 'string' ? sync.source.stream : undefined;
   const stream = wanted ? streams.find((s) => s.name === wanted) : streams[0];
   if (!stream) {
     throw new TributaryError(
@@ -96,6 +99,10 @@ export async function openStream(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, log
     );
   }
   return stream;
+}
+
+function openStream(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, logger: Logger): Promise<Stream> {
+  return selectStream(createSource(ctx, logger), ctx.sync);
 }
 
 /**
@@ -584,4 +591,3 @@ async function dryRun(
   return { runId: null, sync: ctx.name, status, ...counts, durationMs: Date.now() - started, error: null };
 }
 
-export { INSTANCE };

@@ -391,13 +391,9 @@ export class StateStore {
 
   /** Renews the run's heartbeat and returns whether someone asked to cancel it. */
   async heartbeat(runId: number): Promise<{ cancelRequested: boolean }> {
-    await this.dest.execute('UPDATE tributary_runs SET heartbeat_at = $2 WHERE id = $1', [
-      runId,
-      new Date().toISOString(),
-    ]);
     const rows = await this.dest.query<{ cancel_requested_at: unknown }>(
-      'SELECT cancel_requested_at FROM tributary_runs WHERE id = $1',
-      [runId],
+      'UPDATE tributary_runs SET heartbeat_at = $2 WHERE id = $1 RETURNING cancel_requested_at',
+      [runId, new Date().toISOString()],
     );
     return { cancelRequested: rows[0]?.cancel_requested_at != null };
   }
