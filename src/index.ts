@@ -8,7 +8,14 @@
  *   await t.close();
  */
 export { defineConfig } from './config/schema.ts';
-export type { Config, ConfigInput, SyncConfig, TargetConfig, ColumnConfig, ColumnObjectConfig } from './config/schema.ts';
+export type {
+  Config,
+  ConfigInput,
+  SyncConfig,
+  TargetConfig,
+  ColumnConfig,
+  ColumnObjectConfig,
+} from './config/schema.ts';
 
 export { Tributary, type OpenOptions, type SyncOverview } from './tributary.ts';
 export type { RunOptions, RunResult } from './pipeline/run-sync.ts';
@@ -32,5 +39,23 @@ export type {
 export type { RunRow, SyncStatusRow, QuarantineRow } from './state/state-store.ts';
 
 // Extension points: a source type or a destination implements these interfaces.
-export type { Source, SourceFactory, SourceContext, Stream, Page, ReadContext, CheckResult } from './sources/source.ts';
-export type { Destination, DestinationCapabilities, TableSpec, ColumnSpec, WriteResult } from './destinations/destination.ts';
+export type {
+  Source,
+  SourceFactory,
+  SourceContext,
+  Stream,
+  Page,
+  ReadContext,
+  CheckResult,
+} from './sources/source.ts';
+export type {
+  Destination,
+  DestinationCapabilities,
+  TableSpec,
+  ColumnSpec,
+  WriteResult,
+} from './destinations/destination.ts';
+
+// The service (`tributary serve` / `worker`) as a library: start it, read its context, close it.
+export { startService, type ServiceOptions, type RunningService } from './server/service.ts';
+export type { ServiceEvent } from './scheduler/event-bus.ts';

@@ -5,9 +5,14 @@ import type { Logger, Row } from './core/types.ts';
 import { silentLogger } from './core/types.ts';
 import type { Destination } from './destinations/destination.ts';
 import { openDestination } from './destinations/index.ts';
+import { quoteIdent } from './destinations/identifiers.ts';
 import { CleanFailure, compileCleaner } from './pipeline/clean.ts';
-import { compileMapper } from './pipeline/map.ts';
-import { createSource, runSync, selectStream, tableSpecFor, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
+import type { ExpectationResult } from './pipeline/after-run.ts';
+import { compileRouter } from './pipeline/route.ts';
+import { parseSchedule } from './scheduler/schedule.ts';
+import { ScheduleStore } from './scheduler/schedule-store.ts';
+import { effectiveSchedule } from './scheduler/scheduler.ts';
+import { createSource, runSync, selectStream, type RunOptions, type RunResult } from './pipeline/run-sync.ts';
 import type { CheckResult } from './sources/source.ts';
 import { StateStore, migrateState, type SyncStatusRow } from './state/state-store.ts';
 
@@ -29,6 +34,15 @@ export interface SyncOverview {
   enabled: boolean;
   schedule: string | null;
   status: SyncStatusRow | null;
+  /** Every table the sync writes, parents first. */
+  tables: string[];
+  /** The checks of the sync's last completed pass (empty when it has none). */
+  expectations: ExpectationResult[];
+  /**
+   * When the scheduler will start it next: the service's claimed tick when it has one, otherwise
+   * the schedule's next time from now. Null when manual-only or disabled.
+   */
+  nextRunAt: string | null;
 }
 
 /**
@@ -100,10 +114,34 @@ export class Tributary {
 
   async overview(): Promise<SyncOverview[]> {
     const statuses = new Map((await this.state.listStatuses()).map((s) => [s.sync, s]));
+    const expectations = new Map<string, ExpectationResult[]>();
+    for (const [name, s] of statuses) {
+      if (!this.config.syncs[name]?.expect || s.lastRunId === null) continue;
+      const run = await this.state.getRun(s.lastRunId);
+      const found = run?.metadata?.expectations;
+      if (Array.isArray(found)) expectations.set(name, found as ExpectationResult[]);
+    }
+    const ticks = new Map((await new ScheduleStore(this.dest).list()).map((r) => [r.sync, r]));
+    const nextRun = (name: string, status: SyncStatusRow | null): string | null => {
+      const { spec, enabled } = effectiveSchedule(this.config.syncs[name]!, status);
+      if (!enabled || spec === null) return null;
+      const tick = ticks.get(name);
+      if (tick && tick.spec === spec) return tick.nextRunAt;
+      try {
+        return parseSchedule(spec, this.config.service?.timezone ?? 'UTC')
+          .next(new Date())
+          .toISOString();
+      } catch {
+        return null; // an invalid runtime schedule; `tributary schedule` refuses to store one
+      }
+    };
     return this.syncNames.map((name) => {
       const sync = this.config.syncs[name]!;
       const status = statuses.get(name) ?? null;
       return {
+        nextRunAt: nextRun(name, status),
+        tables: compileRouter(sync).writeOrder.map((p) => p.spec.name),
+        expectations: expectations.get(name) ?? [],
         name,
         description: sync.description ?? null,
         source: describeSource(sync),
@@ -117,17 +155,24 @@ export class Tributary {
   }
 
   /** Rows of a table this config manages, in canonical form. */
-  async data(table: string, options: { where?: Record<string, string>; limit?: number } = {}): Promise<Row[]> {
-    const entry = Object.entries(this.config.syncs).find(([, s]) => s.target.table === table);
+  async data(
+    table: string,
+    options: { where?: Record<string, string>; limit?: number } = {},
+  ): Promise<Row[]> {
+    const written = Object.values(this.config.syncs).flatMap((sync) =>
+      compileRouter(sync).writeOrder.map((plan) => ({ sync, plan })),
+    );
+    const entry = written.find((w) => w.plan.spec.name === table);
     if (!entry) {
-      const tables = [...new Set(Object.values(this.config.syncs).map((s) => s.target.table))];
+      const tables = [...new Set(written.map((w) => w.plan.spec.name))];
       throw new TributaryError(
         'usage',
         `no configured sync writes a table named "${table}"; tables: ${tables.join(', ') || '(none)'}`,
       );
     }
-    const [, sync] = entry;
-    const spec = tableSpecFor({ sync }, compileMapper(sync.target));
+    const { sync, plan } = entry;
+    const spec = plan.spec;
+    const declaredColumns = plan.isTarget ? sync.target.columns : sync.related![table]!.columns;
     // Filter values are cleaned like imported values, so "id=abc" on an integer column is a clear
     // error on every engine and "issued=January 15, 2020" finds 2020-01-15.
     const where: Record<string, string> = {};
@@ -139,7 +184,7 @@ export class Tributary {
           `table ${table} has no column "${col}"; columns: ${spec.columns.map((c) => c.name).join(', ')}`,
         );
       }
-      const declared = sync.target.columns[col];
+      const declared = declaredColumns[col];
       const value = compileCleaner(col, {
         type: column.type,
         format: typeof declared === 'object' ? declared.format : undefined,
@@ -154,6 +199,13 @@ export class Tributary {
 
   async close(): Promise<void> {
     await this.dest.close();
+  }
+
+  /** True when the sync's target table does not exist or holds no row (runOnStart then runs a full import). */
+  async targetIsEmpty(name: string): Promise<boolean> {
+    const table = this.syncConfig(name).target.table;
+    if (!(await this.dest.tableExists(table))) return true;
+    return (await this.dest.query(`SELECT 1 AS one FROM ${quoteIdent(table)} LIMIT 1`)).length === 0;
   }
 }
 

@@ -45,7 +45,16 @@ describe('tributary CLI', () => {
         ],
       ),
     );
-    project.write('bad.csv', csv(['regulator_id', 'Offender Name', 'fine', 'issued'], [['B-1', 'X', 'twelve pounds', '2024-01-01'], ['B-2', 'Y', '1', '2024-01-01']]));
+    project.write(
+      'bad.csv',
+      csv(
+        ['regulator_id', 'Offender Name', 'fine', 'issued'],
+        [
+          ['B-1', 'X', 'twelve pounds', '2024-01-01'],
+          ['B-2', 'Y', '1', '2024-01-01'],
+        ],
+      ),
+    );
     project.writeConfig({
       syncs: {
         notices: {
@@ -91,7 +100,17 @@ describe('tributary CLI', () => {
     assert.equal(lines.length, 1);
     const out = JSON.parse(lines[0]!);
     assert.deepEqual(Object.keys(out).sort(), [
-      'deleted', 'durationMs', 'error', 'inserted', 'quarantined', 'read', 'runId', 'status', 'sync', 'unchanged', 'updated',
+      'deleted',
+      'durationMs',
+      'error',
+      'inserted',
+      'quarantined',
+      'read',
+      'runId',
+      'status',
+      'sync',
+      'unchanged',
+      'updated',
     ]);
     assert.deepEqual(
       { sync: out.sync, status: out.status, read: out.read, inserted: out.inserted, error: out.error },
@@ -115,16 +134,25 @@ describe('tributary CLI', () => {
   it('runs several syncs with --all, one JSON line each, exit code of the worst', () => {
     const r = run(['sync', '--all', '--json']);
     assert.equal(r.code, 3);
-    const runs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(runs.map((x) => [x.sync, x.status, x.unchanged]), [
-      ['notices', 'succeeded', 3],
-      ['bad', 'partial', 1],
-    ]);
+    const runs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      runs.map((x) => [x.sync, x.status, x.unchanged]),
+      [
+        ['notices', 'succeeded', 3],
+        ['bad', 'partial', 1],
+      ],
+    );
   });
 
   it('status, history, run and data answer in JSON', () => {
     const status = JSON.parse(run(['status', '--json']).stdout);
-    assert.deepEqual(status.map((s: { name: string }) => s.name), ['notices', 'bad']);
+    assert.deepEqual(
+      status.map((s: { name: string }) => s.name),
+      ['notices', 'bad'],
+    );
     assert.equal(status[0].status.lastStatus, 'succeeded');
     assert.equal(status[0].status.successCount, 2);
 
@@ -136,8 +164,13 @@ describe('tributary CLI', () => {
 
     const data = JSON.parse(run(['data', 'notices', '--where', 'regulator_id=HSE-2', '--json']).stdout);
     assert.deepEqual(data, [{ regulator_id: 'HSE-2', offender: 'Widget Co', fine: '250.50', issued: null }]);
-    const byDate = JSON.parse(run(['data', 'notices', '--where', 'issued=January 15, 2020', '--json']).stdout);
-    assert.deepEqual(byDate.map((r: { regulator_id: string }) => r.regulator_id), ['HSE-3']);
+    const byDate = JSON.parse(
+      run(['data', 'notices', '--where', 'issued=January 15, 2020', '--json']).stdout,
+    );
+    assert.deepEqual(
+      byDate.map((r: { regulator_id: string }) => r.regulator_id),
+      ['HSE-3'],
+    );
     const badFilter = run(['data', 'notices', '--where', 'fine=lots']);
     assert.equal(badFilter.code, 2);
     assert.match(badFilter.stderr, /--where fine: "lots" is not a number/);
@@ -161,8 +194,14 @@ describe('tributary CLI', () => {
   });
 
   it('exits 2 naming the file and path of a config error', () => {
-    const broken = project.write('broken.yaml', 'syncs:\n  x:\n    source: { type: csv, path: a.csv }\n    target: { table: t, columns: { a: texty } }\n');
-    const r = spawnSync(process.execPath, [BIN, '--config', broken, 'status'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: db.url } });
+    const broken = project.write(
+      'broken.yaml',
+      'syncs:\n  x:\n    source: { type: csv, path: a.csv }\n    target: { table: t, columns: { a: texty } }\n',
+    );
+    const r = spawnSync(process.execPath, [BIN, '--config', broken, 'status'], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /broken\.yaml/);
     assert.match(r.stderr, /syncs\.x\.target\.columns\.a/);
@@ -190,13 +229,21 @@ describe('tributary CLI', () => {
       'missing.yaml',
       `database: ${db.url}\nsyncs:\n  m:\n    source: { type: csv, path: nothere.csv }\n    target: { table: m, primaryKey: a, columns: { a: text } }\n`,
     );
-    const r = spawnSync(process.execPath, [BIN, '--config', cfg, 'check'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
+    const r = spawnSync(process.execPath, [BIN, '--config', cfg, 'check'], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: '' },
+    });
     assert.equal(r.status, 1);
     assert.match(r.stdout, /✗ m: .*nothere\.csv/);
   });
 
   it('SIGTERM finishes the current batch, exits 130 with the run interrupted, and the next run resumes', async () => {
-    const rows = Array.from({ length: 60_000 }, (_, i) => [`T-${i + 1}`, `Offender ${i + 1}`, '1.00', '2024-01-01']);
+    const rows = Array.from({ length: 60_000 }, (_, i) => [
+      `T-${i + 1}`,
+      `Offender ${i + 1}`,
+      '1.00',
+      '2024-01-01',
+    ]);
     project.write('term.csv', csv(['regulator_id', 'Offender Name', 'fine', 'issued'], rows));
     const cfg = project.write(
       'term.yaml',
@@ -250,7 +297,10 @@ describe('tributary CLI', () => {
       child.once('exit', () => reject(new Error(`emulator exited: ${out}`)));
     });
     const base = /base (app\w+)/.exec(out)![1]!;
-    const page = (await (await fetch(`${url}/v0/${base}/Notices?pageSize=10`)).json()) as { records: unknown[]; offset?: string };
+    const page = (await (await fetch(`${url}/v0/${base}/Notices?pageSize=10`)).json()) as {
+      records: unknown[];
+      offset?: string;
+    };
     assert.equal(page.records.length, 10);
     assert.equal(typeof page.offset, 'string');
     child.kill('SIGINT');

@@ -103,7 +103,10 @@ for (const factory of factories) {
         const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
         let done = false;
         void exited.then(() => (done = true));
-        const target = committedBefore + 1 + Math.floor(rand() * Math.max(1, (totalBatches - committedBefore) / (KILLS - k + 1)));
+        const target =
+          committedBefore +
+          1 +
+          Math.floor(rand() * Math.max(1, (totalBatches - committedBefore) / (KILLS - k + 1)));
         let committed = committedBefore;
         while (!done && committed < target) {
           const rows = await t.dest.query<{ b: unknown }>(
@@ -151,23 +154,40 @@ for (const factory of factories) {
       let mismatches = 0;
       for (const r of sample) {
         const i = Number(r.id);
-        const expected = rowText(i).trim().replace(`"Name ${i}, with comma"`, `Name ${i}, with comma`).split(',');
+        const expected = rowText(i)
+          .trim()
+          .replace(`"Name ${i}, with comma"`, `Name ${i}, with comma`)
+          .split(',');
         // expected: [id, 'Name i', ' with comma', amount, day]
         const name = `${expected[1]},${expected[2]}`;
-        if (r.name !== name || String(r.amount) !== expected[3] || String(r.day).slice(0, 10) !== expected[4]) mismatches++;
+        if (r.name !== name || String(r.amount) !== expected[3] || String(r.day).slice(0, 10) !== expected[4])
+          mismatches++;
       }
       assert.equal(mismatches, 0);
 
       // Counters are consistent: each row was inserted exactly once across all the runs.
       const runs = await t.state.listRuns({ sync: 'big', limit: 100 });
       const inserted = runs.reduce((sum, r) => sum + r.inserted, 0);
-      assert.equal(inserted, ROWS, `Σ inserted over runs ${runs.map((r) => `${r.id}:${r.status}:${r.inserted}`).join(' ')}`);
-      assert.ok(runs.every((r) => r.status === 'succeeded' || r.status === 'interrupted'), runs.map((r) => r.status).join(','));
-      for (const r of runs) assert.equal(r.read, r.inserted + r.updated + r.unchanged + r.quarantined, `run ${r.id} adds up`);
+      assert.equal(
+        inserted,
+        ROWS,
+        `Σ inserted over runs ${runs.map((r) => `${r.id}:${r.status}:${r.inserted}`).join(' ')}`,
+      );
+      assert.ok(
+        runs.every((r) => r.status === 'succeeded' || r.status === 'interrupted'),
+        runs.map((r) => r.status).join(','),
+      );
+      for (const r of runs)
+        assert.equal(r.read, r.inserted + r.updated + r.unchanged + r.quarantined, `run ${r.id} adds up`);
       const status = await t.state.getStatus('big');
       assert.equal(status!.pass, null, 'the pass is closed');
-      assert.ok(runs.filter((r) => r.status === 'interrupted').length >= 2, 'killed runs are recorded as interrupted');
-      console.log(`# crash test (${factory.name}): ${kills.join(', ')}; runs ${runs.map((r) => `${r.id}:${r.status}:${r.inserted}`).join(' ')}`);
+      assert.ok(
+        runs.filter((r) => r.status === 'interrupted').length >= 2,
+        'killed runs are recorded as interrupted',
+      );
+      console.log(
+        `# crash test (${factory.name}): ${kills.join(', ')}; runs ${runs.map((r) => `${r.id}:${r.status}:${r.inserted}`).join(' ')}`,
+      );
     });
   });
 }

@@ -14,9 +14,23 @@ describe('library API', async () => {
   });
 
   it('opens a config, runs a sync with events, and reports its result', async () => {
-    project.write('a.csv', csv(['id', 'v'], [[1, 'x'], [2, 'y']]));
+    project.write(
+      'a.csv',
+      csv(
+        ['id', 'v'],
+        [
+          [1, 'x'],
+          [2, 'y'],
+        ],
+      ),
+    );
     project.writeConfig({
-      syncs: { a: { source: { type: 'csv', path: 'a.csv' }, target: { table: 'a', primaryKey: 'id', columns: { id: 'integer', v: 'text' } } } },
+      syncs: {
+        a: {
+          source: { type: 'csv', path: 'a.csv' },
+          target: { table: 'a', primaryKey: 'id', columns: { id: 'integer', v: 'text' } },
+        },
+      },
     });
     const t = await Tributary.open({ configFile: project.configFile });
     try {
@@ -24,7 +38,10 @@ describe('library API', async () => {
       const r = await t.sync('a', { onEvent: (e) => events.push(e.type) });
       assert.deepEqual([r.status, r.inserted], ['succeeded', 2]);
       assert.deepEqual(events, ['run.started', 'batch.written', 'run.finished']);
-      await assert.rejects(t.sync('missing'), (e: unknown) => e instanceof TributaryError && e.code === 'sync_not_found');
+      await assert.rejects(
+        t.sync('missing'),
+        (e: unknown) => e instanceof TributaryError && e.code === 'sync_not_found',
+      );
     } finally {
       await t.close();
     }

@@ -22,7 +22,13 @@ const columns = {
 function rowsFor(n: number, change: (i: number) => string = () => ''): (string | number)[][] {
   return Array.from({ length: n }, (_, k) => {
     const i = k + 1;
-    return [i, `Name ${i}${change(i)}`, `${i}.50`, `2024-01-${String((i % 28) + 1).padStart(2, '0')}`, `2024-02-01T00:00:${String(i % 60).padStart(2, '0')}Z`];
+    return [
+      i,
+      `Name ${i}${change(i)}`,
+      `${i}.50`,
+      `2024-01-${String((i % 28) + 1).padStart(2, '0')}`,
+      `2024-02-01T00:00:${String(i % 60).padStart(2, '0')}Z`,
+    ];
   });
 }
 
@@ -66,7 +72,13 @@ for (const factory of factories) {
       const first = await t.sync('items');
       assert.equal(first.status, 'succeeded');
       assert.deepEqual(
-        { read: first.read, inserted: first.inserted, updated: first.updated, unchanged: first.unchanged, quarantined: first.quarantined },
+        {
+          read: first.read,
+          inserted: first.inserted,
+          updated: first.updated,
+          unchanged: first.unchanged,
+          quarantined: first.quarantined,
+        },
         { read: 50, inserted: 50, updated: 0, unchanged: 0, quarantined: 0 },
       );
       assert.equal(await t.dest.countRows('items'), 50);
@@ -74,10 +86,17 @@ for (const factory of factories) {
 
       const second = await t.sync('items');
       assert.deepEqual(
-        { read: second.read, inserted: second.inserted, updated: second.updated, unchanged: second.unchanged },
+        {
+          read: second.read,
+          inserted: second.inserted,
+          updated: second.updated,
+          unchanged: second.unchanged,
+        },
         { read: 50, inserted: 0, updated: 0, unchanged: 50 },
       );
-      const afterRows = await t.dest.query<{ u: string }>('SELECT max(_tributary_updated_at) AS u FROM items');
+      const afterRows = await t.dest.query<{ u: string }>(
+        'SELECT max(_tributary_updated_at) AS u FROM items',
+      );
       assert.equal(String(afterRows[0]!.u), String(before[0]!.u), 'no row was rewritten');
 
       const run = await t.state.getRun(second.runId!);
@@ -87,9 +106,18 @@ for (const factory of factories) {
     });
 
     it('updates exactly the rows whose source changed', async () => {
-      project.write('items.csv', csv(HEADER, rowsFor(50, (i) => (i % 10 === 0 ? ' (renamed)' : ''))));
+      project.write(
+        'items.csv',
+        csv(
+          HEADER,
+          rowsFor(50, (i) => (i % 10 === 0 ? ' (renamed)' : '')),
+        ),
+      );
       const r = await t.sync('items');
-      assert.deepEqual({ inserted: r.inserted, updated: r.updated, unchanged: r.unchanged }, { inserted: 0, updated: 5, unchanged: 45 });
+      assert.deepEqual(
+        { inserted: r.inserted, updated: r.updated, unchanged: r.unchanged },
+        { inserted: 0, updated: 5, unchanged: 45 },
+      );
       const rows = await t.data('items', { where: { id: '20' } });
       assert.equal(rows[0]!.name, 'Name 20 (renamed)');
       assert.equal(rows[0]!.amount, '20.50');
@@ -148,28 +176,43 @@ for (const factory of factories) {
       await reopen(deletesSync('soft', 'soft', 5));
       const initial = await t.sync('soft');
       assert.equal(initial.inserted, 30);
-      project.write('soft.csv', csv(HEADER, rowsFor(30).filter((r) => Number(r[0]) % 3 !== 0)));
+      project.write(
+        'soft.csv',
+        csv(
+          HEADER,
+          rowsFor(30).filter((r) => Number(r[0]) % 3 !== 0),
+        ),
+      );
 
       // An incomplete pass (stopped by --limit) must not delete anything.
       const partial = await t.sync('soft', { limit: 10 });
       assert.equal(partial.status, 'succeeded');
       assert.equal(partial.deleted, 0);
-      const marked = await t.dest.query<{ n: unknown }>('SELECT count(*) AS n FROM soft WHERE _deleted_at IS NOT NULL');
+      const marked = await t.dest.query<{ n: unknown }>(
+        'SELECT count(*) AS n FROM soft WHERE _deleted_at IS NOT NULL',
+      );
       assert.equal(Number(marked[0]!.n), 0);
 
       // The next run continues the open pass and completes it: now the 10 missing rows are soft-deleted.
       const rest = await t.sync('soft');
       assert.equal(rest.read, 10, 'the continuing run reads only what the stopped one had not');
       assert.equal(rest.deleted, 10);
-      const deleted = await t.dest.query<{ id: unknown }>('SELECT id FROM soft WHERE _deleted_at IS NOT NULL ORDER BY id');
-      assert.deepEqual(deleted.map((r) => Number(r.id)), [3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+      const deleted = await t.dest.query<{ id: unknown }>(
+        'SELECT id FROM soft WHERE _deleted_at IS NOT NULL ORDER BY id',
+      );
+      assert.deepEqual(
+        deleted.map((r) => Number(r.id)),
+        [3, 6, 9, 12, 15, 18, 21, 24, 27, 30],
+      );
       assert.equal(await t.dest.countRows('soft'), 30, 'soft delete keeps the rows');
 
       project.write('soft.csv', csv(HEADER, rowsFor(30)));
       const back = await t.sync('soft');
       assert.equal(back.updated, 10, 'returning rows are revived');
       assert.equal(back.deleted, 0);
-      const still = await t.dest.query<{ n: unknown }>('SELECT count(*) AS n FROM soft WHERE _deleted_at IS NOT NULL');
+      const still = await t.dest.query<{ n: unknown }>(
+        'SELECT count(*) AS n FROM soft WHERE _deleted_at IS NOT NULL',
+      );
       assert.equal(Number(still[0]!.n), 0);
     });
 
@@ -187,7 +230,9 @@ for (const factory of factories) {
 
     it('skips deletes when the pass quarantined records (their rows may still exist at the source)', async () => {
       project.write('guard.csv', csv(HEADER, rowsFor(10)));
-      await reopen({ syncs: { guard: { ...deletesSync('guard', 'hard', 4).syncs.guard, errorThreshold: 0.5 } } });
+      await reopen({
+        syncs: { guard: { ...deletesSync('guard', 'hard', 4).syncs.guard, errorThreshold: 0.5 } },
+      });
       await t.sync('guard');
       const rows = rowsFor(8);
       rows[0] = [1, 'Name 1', 'not a number', '2024-01-02', '2024-02-01T00:00:01Z'];
@@ -205,17 +250,33 @@ for (const factory of factories) {
       rows.push([2, 'Name 2 again', '2.50', '2024-01-03', '2024-02-01T00:00:02Z']);
       project.write('dups.csv', csv(HEADER, rows));
       await reopen({
-        syncs: { dups: { source: { type: 'csv', path: 'dups.csv' }, target: { table: 'dups', primaryKey: 'id', columns }, batchSize: 100 } },
+        syncs: {
+          dups: {
+            source: { type: 'csv', path: 'dups.csv' },
+            target: { table: 'dups', primaryKey: 'id', columns },
+            batchSize: 100,
+          },
+        },
       });
       const r = await t.sync('dups');
-      assert.deepEqual({ read: r.read, inserted: r.inserted, updated: r.updated, status: r.status }, { read: 7, inserted: 6, updated: 1, status: 'succeeded' });
+      assert.deepEqual(
+        { read: r.read, inserted: r.inserted, updated: r.updated, status: r.status },
+        { read: 7, inserted: 6, updated: 1, status: 'succeeded' },
+      );
       const two = await t.data('dups', { where: { id: '2' } });
       assert.equal(two[0]!.name, 'Name 2 again', 'the last occurrence wins');
     });
 
     it('reads incrementally from the cursor, inclusive, with lookback', async () => {
       const base = (i: number, m: string) => [i, `N${i}`, '1.00', '2024-01-01', m];
-      project.write('inc.csv', csv(HEADER, [base(1, '2024-03-01T10:00:00Z'), base(2, '2024-03-01T11:00:00Z'), base(3, '2024-03-01T12:00:00Z')]));
+      project.write(
+        'inc.csv',
+        csv(HEADER, [
+          base(1, '2024-03-01T10:00:00Z'),
+          base(2, '2024-03-01T11:00:00Z'),
+          base(3, '2024-03-01T12:00:00Z'),
+        ]),
+      );
       await reopen({
         syncs: {
           inc: {
@@ -232,11 +293,21 @@ for (const factory of factories) {
       // Row 3 is exactly at the cursor (inclusive) and row 2 inside the lookback? No: 11:00 < 11:30.
       project.write(
         'inc.csv',
-        csv(HEADER, [base(1, '2024-03-01T10:00:00Z'), base(2, '2024-03-01T11:00:00Z'), [3, 'N3 changed', '1.00', '2024-01-01', '2024-03-01T12:00:00Z'], base(4, '2024-03-01T13:00:00Z')]),
+        csv(HEADER, [
+          base(1, '2024-03-01T10:00:00Z'),
+          base(2, '2024-03-01T11:00:00Z'),
+          [3, 'N3 changed', '1.00', '2024-01-01', '2024-03-01T12:00:00Z'],
+          base(4, '2024-03-01T13:00:00Z'),
+        ]),
       );
       const second = await t.sync('inc');
       assert.deepEqual(
-        { read: second.read, inserted: second.inserted, updated: second.updated, unchanged: second.unchanged },
+        {
+          read: second.read,
+          inserted: second.inserted,
+          updated: second.updated,
+          unchanged: second.unchanged,
+        },
         { read: 4, inserted: 1, updated: 1, unchanged: 2 },
       );
       const run = await t.state.getRun(second.runId!);
@@ -248,7 +319,10 @@ for (const factory of factories) {
       project.write('inc.csv', csv(HEADER, [base(5, '2999-01-01T00:00:00Z')]));
       await t.sync('inc');
       const cursor = String((await t.state.getStatus('inc'))!.cursor);
-      assert.ok(cursor < '2999' && cursor >= '2024-03-01T13:00:00.000Z', `cursor clamped to the run start, got ${cursor}`);
+      assert.ok(
+        cursor < '2999' && cursor >= '2024-03-01T13:00:00.000Z',
+        `cursor clamped to the run start, got ${cursor}`,
+      );
     });
 
     it('allows one active run per sync', async () => {
@@ -269,7 +343,13 @@ for (const factory of factories) {
       project.write('cancel.csv', csv(HEADER, rowsFor(40)));
       await reopen(deletesSync('cancel', 'none', 4));
       await t.sync('cancel');
-      project.write('cancel.csv', csv(HEADER, rowsFor(40, () => ' v2')));
+      project.write(
+        'cancel.csv',
+        csv(
+          HEADER,
+          rowsFor(40, () => ' v2'),
+        ),
+      );
       const controller = new AbortController();
       const r = await t.sync('cancel', {
         signal: controller.signal,
@@ -285,13 +365,21 @@ for (const factory of factories) {
       assert.equal(resumed.status, 'succeeded');
       assert.equal(resumed.read, 28);
       assert.equal(resumed.updated, 28);
+      // The resumed run says which pass it finished, beside what its end recorded.
+      assert.equal((await t.state.getRun(resumed.runId!))!.metadata?.resumedPassOf, r.runId);
       const all = await t.data('cancel', { limit: 100 });
       assert.equal(all.length, 40);
       assert.ok(all.every((row) => String(row.name).endsWith(' v2')));
     });
 
     it('cancels on request through the run row (as `tributary cancel` from another process does)', async () => {
-      project.write('cancel.csv', csv(HEADER, rowsFor(2000, () => ' v3')));
+      project.write(
+        'cancel.csv',
+        csv(
+          HEADER,
+          rowsFor(2000, () => ' v3'),
+        ),
+      );
       let request: Promise<boolean> | undefined;
       const r = await t.sync('cancel', {
         onEvent: (e) => {
@@ -308,7 +396,14 @@ for (const factory of factories) {
     it('replaces a table atomically with write: replace', async () => {
       project.write('rep.csv', csv(HEADER, rowsFor(12)));
       await reopen({
-        syncs: { rep: { source: { type: 'csv', path: 'rep.csv' }, target: { table: 'rep', primaryKey: 'id', columns }, write: 'replace', batchSize: 5 } },
+        syncs: {
+          rep: {
+            source: { type: 'csv', path: 'rep.csv' },
+            target: { table: 'rep', primaryKey: 'id', columns },
+            write: 'replace',
+            batchSize: 5,
+          },
+        },
       });
       await t.sync('rep');
       project.write('rep.csv', csv(HEADER, rowsFor(4)));
@@ -322,7 +417,13 @@ for (const factory of factories) {
     it('appends every record with write: append', async () => {
       project.write('log.csv', csv(HEADER, rowsFor(5)));
       await reopen({
-        syncs: { log: { source: { type: 'csv', path: 'log.csv' }, target: { table: 'log', columns }, write: 'append' } },
+        syncs: {
+          log: {
+            source: { type: 'csv', path: 'log.csv' },
+            target: { table: 'log', columns },
+            write: 'append',
+          },
+        },
       });
       await t.sync('log');
       const r = await t.sync('log');
@@ -330,11 +431,43 @@ for (const factory of factories) {
       assert.equal(await t.dest.countRows('log'), 10);
     });
 
+    it('a limit below one batch stops the read there, and the next run continues the pass', async () => {
+      project.write('items.csv', csv(HEADER, rowsFor(50)));
+      await reopen({
+        syncs: {
+          limited: {
+            ...fullSync().syncs.items,
+            target: { table: 'limited', primaryKey: 'id', columns },
+            batchSize: 1000,
+          },
+        },
+      });
+      const first = await t.sync('limited', { limit: 12 });
+      assert.deepEqual([first.status, first.read, first.inserted], ['succeeded', 12, 12]);
+      assert.equal(await t.dest.countRows('limited'), 12);
+      const rest = await t.sync('limited');
+      assert.deepEqual([rest.read, rest.inserted], [38, 38]);
+      assert.equal(await t.dest.countRows('limited'), 50);
+    });
+
     it('dry run reads and validates without writing', async () => {
-      project.write('dry.csv', csv(HEADER, [...rowsFor(3), [4, 'x', 'bad', '2024-01-01', '2024-01-01T00:00:00Z']]));
-      await reopen({ syncs: { dry: { source: { type: 'csv', path: 'dry.csv' }, target: { table: 'dry', primaryKey: 'id', columns } } } });
+      project.write(
+        'dry.csv',
+        csv(HEADER, [...rowsFor(3), [4, 'x', 'bad', '2024-01-01', '2024-01-01T00:00:00Z']]),
+      );
+      await reopen({
+        syncs: {
+          dry: {
+            source: { type: 'csv', path: 'dry.csv' },
+            target: { table: 'dry', primaryKey: 'id', columns },
+          },
+        },
+      });
       const r = await t.sync('dry', { dryRun: true });
-      assert.deepEqual({ runId: r.runId, read: r.read, quarantined: r.quarantined }, { runId: null, read: 4, quarantined: 1 });
+      assert.deepEqual(
+        { runId: r.runId, read: r.read, quarantined: r.quarantined },
+        { runId: null, read: 4, quarantined: 1 },
+      );
       assert.equal(await t.dest.tableExists('dry'), false);
     });
   });

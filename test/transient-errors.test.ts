@@ -10,7 +10,9 @@ import { createPostgresDatabase, postgresAdminUrl, type TestDatabase } from './h
 import { createProject, csv, type TestProject } from './helpers/project.ts';
 import { Tributary } from '../src/tributary.ts';
 
-const reason = (await postgresAdminUrl()) ? false : 'no PostgreSQL server reachable (set TRIBUTARY_TEST_PG_URL)';
+const reason = (await postgresAdminUrl())
+  ? false
+  : 'no PostgreSQL server reachable (set TRIBUTARY_TEST_PG_URL)';
 
 describe('lost database connections', { skip: reason }, () => {
   let db: TestDatabase;
@@ -22,7 +24,13 @@ describe('lost database connections', { skip: reason }, () => {
   before(async () => {
     db = (await createPostgresDatabase())!;
     project = createProject(db.url);
-    project.write('rows.csv', csv(['id', 'name'], Array.from({ length: ROWS }, (_, i) => [i + 1, `row ${i + 1}`])));
+    project.write(
+      'rows.csv',
+      csv(
+        ['id', 'name'],
+        Array.from({ length: ROWS }, (_, i) => [i + 1, `row ${i + 1}`]),
+      ),
+    );
     project.writeConfig({
       syncs: {
         rows: {

@@ -5,11 +5,13 @@ import { stringify as toYaml } from 'yaml';
 import { redactConfig } from '../config/load.ts';
 import { TributaryError, errorMessage } from '../core/errors.ts';
 import { createStderrLogger } from '../core/logger.ts';
-import type { RunStatus } from '../core/types.ts';
-import type { RunResult } from '../pipeline/run-sync.ts';
+import { zeroCounts, type RunStatus } from '../core/types.ts';
+import { describeFailures, formatNumber, type ExpectationResult } from '../pipeline/after-run.ts';
+import type { RunResult, TableCounts } from '../pipeline/run-sync.ts';
 import { Tributary } from '../tributary.ts';
 import { fmtAgo, fmtInt, table, truncate } from './format.ts';
 import { createProgress } from './progress.ts';
+import { scheduleProblem } from '../scheduler/schedule.ts';
 
 /**
  * `tributary` — thin commands over the library API (src/tributary.ts).
@@ -30,7 +32,10 @@ const positiveInt = (v: string): number => {
 const program = new Command()
   .name('tributary')
   .description('Import data from APIs and files into PostgreSQL or SQLite, and keep it in sync.')
-  .option('--config <file>', 'config file (default: tributary.config.{ts,mjs,js,yaml,yml,json} here, or $TRIBUTARY_CONFIG)')
+  .option(
+    '--config <file>',
+    'config file (default: tributary.config.{ts,mjs,js,yaml,yml,json} here, or $TRIBUTARY_CONFIG)',
+  )
   .showHelpAfterError()
   .exitOverride();
 
@@ -132,7 +137,19 @@ program
       if (opts.json) return printJson(overview);
       print(
         table(
-          ['SYNC', 'SOURCE', 'TABLE', 'MODE', 'LAST RUN', 'STATUS', 'RECORDS', 'CURSOR', 'OK/FAIL', 'SCHEDULE'],
+          [
+            'SYNC',
+            'SOURCE',
+            'TABLE',
+            'MODE',
+            'LAST RUN',
+            'STATUS',
+            'RECORDS',
+            'CURSOR',
+            'OK/FAIL',
+            'SCHEDULE',
+            'NEXT RUN',
+          ],
           overview.map((s) => [
             s.enabled ? s.name : `${s.name} (disabled)`,
             truncate(s.source, 40),
@@ -144,11 +161,19 @@ program
             s.status?.cursor == null ? '-' : String(s.status.cursor),
             `${s.status?.successCount ?? 0}/${s.status?.failureCount ?? 0}`,
             s.schedule ?? 'manual',
+            s.nextRunAt === null ? '-' : s.nextRunAt.slice(0, 16).replace('T', ' ') + 'Z',
           ]),
         ),
       );
       const errors = overview.filter((s) => s.status?.lastError);
       for (const s of errors) print(`\n${s.name}: ${s.status!.lastError}`);
+      for (const s of overview.filter((o) => o.expectations.length > 0)) {
+        const failed = describeFailures(s.expectations);
+        print(
+          `\n${s.name} expectations: ${s.expectations.length - failed.length} of ${s.expectations.length} met` +
+            failed.map((f) => `\n  ✗ ${f}`).join(''),
+        );
+      }
     });
   });
 
@@ -166,7 +191,20 @@ program
       if (runs.length === 0) return print('no runs yet; start one with: tributary sync <name>');
       print(
         table(
-          ['RUN', 'SYNC', 'TRIGGER', 'STATUS', 'STARTED', 'DURATION', 'READ', 'NEW', 'CHANGED', 'UNCHANGED', 'DELETED', 'QUARANTINED'],
+          [
+            'RUN',
+            'SYNC',
+            'TRIGGER',
+            'STATUS',
+            'STARTED',
+            'DURATION',
+            'READ',
+            'NEW',
+            'CHANGED',
+            'UNCHANGED',
+            'DELETED',
+            'QUARANTINED',
+          ],
           runs.map((r) => [
             String(r.id),
             r.sync,
@@ -194,7 +232,8 @@ program
   .action(async (id, opts) => {
     await withTributary(async (t) => {
       const run = await t.state.getRun(id);
-      if (!run) throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
+      if (!run)
+        throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
       const rejected = await t.state.listQuarantine({ runId: id, limit: 20 });
       if (opts.json) return printJson({ ...run, quarantine: rejected });
       const lines = [
@@ -207,11 +246,33 @@ program
         `  batches      ${run.batches}`,
         `  cursor       ${run.cursorStart ?? '-'} → ${run.cursorEnd ?? '-'}`,
       ];
-      if (run.metadata && Object.keys(run.metadata).length) lines.push(`  notes        ${JSON.stringify(run.metadata)}`);
+      const { expectations, tables, ...notes } = (run.metadata ?? {}) as {
+        expectations?: ExpectationResult[];
+        tables?: Record<string, TableCounts>;
+      };
+      const width = Math.max(12, ...Object.keys(tables ?? {}).map((n) => n.length));
+      for (const [name, c] of Object.entries(tables ?? {})) {
+        lines.push(
+          `  ${name.padEnd(width)} new ${fmtInt(c.inserted)} · changed ${fmtInt(c.updated)} · unchanged ${fmtInt(c.unchanged)} · deleted ${fmtInt(c.deleted)}`,
+        );
+      }
+      if (Object.keys(notes).length) lines.push(`  notes        ${JSON.stringify(notes)}`);
+      if (expectations?.length) {
+        lines.push('', 'expectations:');
+        for (const e of expectations) {
+          const mark = e.ok ? '✓' : e.required ? '✗' : '!';
+          lines.push(
+            `  ${mark} ${e.name}: ${e.error ?? `${formatNumber(e.actual)} (expected ${e.expected})`}${!e.ok && !e.required ? ' (warning)' : ''}`,
+          );
+        }
+      }
       if (run.error) lines.push(`  error        ${run.error}`);
       if (rejected.length) {
         lines.push('', `quarantined records (${rejected.length} of ${fmtInt(run.quarantined)} shown):`);
-        for (const q of rejected) lines.push(`  [${q.reasonCode}] ${q.recordKey ? `${q.recordKey}: ` : ''}${truncate(q.message, 140)}`);
+        for (const q of rejected)
+          lines.push(
+            `  [${q.reasonCode}] ${q.recordKey ? `${q.recordKey}: ` : ''}${truncate(q.message, 140)}`,
+          );
       }
       print(lines.join('\n'));
     });
@@ -224,12 +285,15 @@ program
   .action(async (id) => {
     await withTributary(async (t) => {
       const run = await t.state.getRun(id);
-      if (!run) throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
+      if (!run)
+        throw new TributaryError('run_not_found', `no run with id ${id}; list runs with: tributary history`);
       if (!(await t.state.requestCancel(id))) {
         print(`run ${id} is not running (status: ${run.status}); nothing to cancel`);
         return;
       }
-      print(`cancel requested for run ${id} (${run.sync}); it stops within a few seconds and keeps its checkpoint`);
+      print(
+        `cancel requested for run ${id} (${run.sync}); it stops within a few seconds and keeps its checkpoint`,
+      );
     });
   });
 
@@ -249,7 +313,13 @@ program
       print(
         table(
           ['RUN', 'SYNC', 'KEY', 'REASON', 'MESSAGE'],
-          rows.map((q) => [String(q.runId), q.sync, q.recordKey ?? '-', q.reasonCode, truncate(q.message, 100)]),
+          rows.map((q) => [
+            String(q.runId),
+            q.sync,
+            q.recordKey ?? '-',
+            q.reasonCode,
+            truncate(q.message, 100),
+          ]),
         ),
       );
     });
@@ -259,7 +329,12 @@ program
   .command('data')
   .description('rows of a table')
   .argument('<table>', 'table name')
-  .option('--where <col=val>', 'filter (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option(
+    '--where <col=val>',
+    'filter (repeatable)',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
   .option('--limit <n>', 'how many rows', positiveInt, 20)
   .option('--json', 'machine-readable output')
   .action(async (name, opts) => {
@@ -274,7 +349,12 @@ program
       if (opts.json) return printJson(rows);
       if (rows.length === 0) return print('no rows');
       const cols = Object.keys(rows[0]!);
-      print(table(cols, rows.map((r) => cols.map((c) => (r[c] === null ? '' : truncate(String(r[c]), 40))))));
+      print(
+        table(
+          cols,
+          rows.map((r) => cols.map((c) => (r[c] === null ? '' : truncate(String(r[c]), 40)))),
+        ),
+      );
     });
   });
 
@@ -303,7 +383,9 @@ program
   .action(async (name, schedule) => {
     await withTributary(async (t) => {
       t.syncConfig(name);
-      await t.state.setSchedule(name, schedule === 'off' ? 'off' : schedule);
+      const problem = scheduleProblem(schedule, t.config.service?.timezone);
+      if (problem) throw new TributaryError('usage', problem);
+      await t.state.setSchedule(name, schedule.trim());
       print(`${name}: schedule ${schedule}`);
     });
   });
@@ -350,9 +432,13 @@ program
       // An empty variable means no token, as the banner below says.
       token: process.env.AIRTABLE_TOKEN || undefined,
     });
-    const lines = [`Airtable emulator listening on ${emulator.url} (seed ${opts.seed}, dataset ${opts.dataset})`];
+    const lines = [
+      `Airtable emulator listening on ${emulator.url} (seed ${opts.seed}, dataset ${opts.dataset})`,
+    ];
     for (const base of emulator.bases) {
-      lines.push(`  base ${base.id} (${base.name}): ${base.tables.map((t) => `${t.name} [${t.id}]`).join(', ')}`);
+      lines.push(
+        `  base ${base.id} (${base.name}): ${base.tables.map((t) => `${t.name} [${t.id}]`).join(', ')}`,
+      );
     }
     lines.push(
       process.env.AIRTABLE_TOKEN
@@ -371,34 +457,91 @@ program
   });
 
 program
-  .command('demo')
-  .description('import the bundled demo data into the embedded database and show the result')
-  .action(async () => {
-    if (!existsSync(DEMO_CONFIG)) throw new TributaryError('config_not_found', `demo config missing at ${DEMO_CONFIG}`);
-    const results = await withTributary(async (t) => {
-      print(`Tributary demo — config ${DEMO_CONFIG}\ndatabase ${t.dest.description}\n`);
-      const r = await runWithSignals(t, t.syncNames, { json: false });
-      print('');
-      const overview = await t.overview();
-      print(
-        table(
-          ['SYNC', 'TABLE', 'STATUS', 'RECORDS', 'CURSOR'],
-          overview.map((s) => [
-            s.name,
-            s.table,
-            s.status?.lastStatus ?? '-',
-            s.status?.lastRecordCount ?? 0,
-            s.status?.cursor == null ? '-' : String(s.status.cursor),
-          ]),
-        ),
-      );
-      print(
-        `\nLook around:\n  npx tributary --config ${rel(DEMO_CONFIG)} history\n  npx tributary --config ${rel(DEMO_CONFIG)} quarantine\n  npx tributary --config ${rel(DEMO_CONFIG)} data ${overview[0]?.table ?? 'TABLE'} --limit 5`,
-      );
-      return r;
-    }, DEMO_CONFIG);
-    process.exitCode = exitCodeFor(results.map((r) => r.status).filter((s) => s === 'failed'));
+  .command('serve')
+  .description('HTTP API, live events, scheduler and a worker, until SIGTERM or Ctrl-C')
+  .option(
+    '--port <port>',
+    'port to listen on (default: server.port in the config, else 3000; 0: any free port)',
+    nonNegativeInt,
+  )
+  .option('--host <host>', 'address to listen on (default 127.0.0.1; others need TRIBUTARY_TOKEN)')
+  .option('--no-scheduler', 'do not run schedules or runOnStart in this instance (API and worker only)')
+  .action(async (opts) => {
+    await serveUntilSignal({
+      configFile: program.opts().config,
+      port: opts.port,
+      host: opts.host,
+      scheduler: opts.scheduler,
+    });
   });
+
+program
+  .command('worker')
+  .description(
+    'take runs from the shared queue (PostgreSQL mode) until SIGTERM or Ctrl-C; no HTTP, no schedules',
+  )
+  .action(async () => {
+    await serveUntilSignal({ configFile: program.opts().config, http: false, scheduler: false });
+  });
+
+program
+  .command('demo')
+  .description(
+    'serve the bundled demo config (what `npm start` does): its syncs run at start, then on their schedules',
+  )
+  .option('--port <port>', 'port to listen on (0: any free port)', nonNegativeInt)
+  .action(async (opts) => {
+    if (!existsSync(DEMO_CONFIG))
+      throw new TributaryError('config_not_found', `demo config missing at ${DEMO_CONFIG}`);
+    // Quiet by default: the banner is for a person; TRIBUTARY_LOG_LEVEL=info shows the JSON log.
+    const logLevel = process.env.TRIBUTARY_LOG_LEVEL ?? 'warn';
+    await serveUntilSignal({ configFile: DEMO_CONFIG, port: opts.port, logLevel }, (url, db) =>
+      [
+        `Tributary demo — config ${rel(DEMO_CONFIG)}, database ${db}`,
+        `Serving on ${url}`,
+        `  ${url}/api/syncs          syncs and their state`,
+        `  ${url}/api/runs           run history`,
+        `  ${url}/api/events         live progress (Server-Sent Events)`,
+        `  ${url}/openapi.json       the API`,
+        `Ctrl-C to stop.`,
+      ].join('\n'),
+    );
+  });
+
+/**
+ * Runs the service until SIGINT or SIGTERM, then stops gracefully: runs end after their current
+ * batch as interrupted (the next run resumes them). A second signal exits at once.
+ */
+async function serveUntilSignal(
+  options: import('../server/service.ts').ServiceOptions,
+  banner?: (url: string, database: string) => string,
+): Promise<void> {
+  const { startService } = await import('../server/service.ts');
+  const service = await startService(options);
+  if (!service.url && service.ctx.queue.kind === 'in-process') {
+    await service.close();
+    throw new TributaryError(
+      'usage',
+      'tributary worker takes runs from the queue shared through a PostgreSQL database; with SQLite, `tributary serve` runs them itself',
+    );
+  }
+  if (service.url)
+    print(
+      banner ? banner(service.url, service.ctx.t.dest.description) : `Tributary listening on ${service.url}`,
+    );
+  else print(`Tributary worker ${service.ctx.instance} taking runs from the ${service.ctx.queue.kind} queue`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const force = () => process.exit(EXIT.cancelled);
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  process.stderr.write(
+    `${signal}: stopping; runs in progress stop after their current batch (again to exit at once)\n`,
+  );
+  await service.close();
+}
 
 function rel(p: string): string {
   return p.startsWith(process.cwd()) ? p.slice(process.cwd().length + 1) : p;
@@ -440,12 +583,7 @@ async function runWithSignals(
           runId: null,
           sync: name,
           status: 'failed',
-          read: 0,
-          inserted: 0,
-          updated: 0,
-          unchanged: 0,
-          deleted: 0,
-          quarantined: 0,
+          ...zeroCounts(),
           durationMs: 0,
           error: err.message,
         };
@@ -481,7 +619,9 @@ try {
   if (typeof code === 'string' && code.startsWith('commander.')) {
     // commander has printed its own message; help and version are not errors.
     process.exitCode =
-      code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help' ? 0 : EXIT.usage;
+      code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help'
+        ? 0
+        : EXIT.usage;
   } else {
     process.stderr.write(`error: ${errorMessage(err)}\n`);
     const usage =

@@ -32,7 +32,9 @@ function finishedLine(e: Extract<RunEvent, { type: 'run.finished' }>): string {
   return `${e.sync}: ${e.status} in ${formatDuration(e.durationMs)} (run ${e.runId}) — ${summary(e)}${
     rate > 0 ? ` · ${fmtInt(rate)} records/s` : ''
   }${e.error ? `\n  ${e.error}` : ''}${
-    e.counts.quarantined && !e.error ? `\n  rejected records and why: tributary quarantine --run ${e.runId}` : ''
+    e.counts.quarantined && !e.error
+      ? `\n  rejected records and why: tributary quarantine --run ${e.runId}`
+      : ''
   }\n`;
 }
 
@@ -48,7 +50,10 @@ function plainProgress(): ProgressDisplay {
         const now = Date.now();
         if (now - (last.get(e.runId) ?? 0) < PLAIN_INTERVAL_MS) return;
         last.set(e.runId, now);
-        const pct = e.progress && e.progress.total > 0 ? ` ${Math.floor((100 * e.progress.done) / e.progress.total)}%` : '';
+        const pct =
+          e.progress && e.progress.total > 0
+            ? ` ${Math.floor((100 * e.progress.done) / e.progress.total)}%`
+            : '';
         process.stderr.write(`${e.sync}:${pct} ${summary(e)} · ${fmtInt(e.rate)} records/s\n`);
       } else {
         process.stderr.write(finishedLine(e));
@@ -87,7 +92,8 @@ function barProgress(): ProgressDisplay {
       } else if (e.type === 'batch.written') {
         const entry = bars.get(e.runId);
         if (!entry) return;
-        const pct = e.progress && e.progress.total > 0 ? Math.floor((100 * e.progress.done) / e.progress.total) : null;
+        const pct =
+          e.progress && e.progress.total > 0 ? Math.floor((100 * e.progress.done) / e.progress.total) : null;
         entry.bar.update(pct ?? 0, {
           pct: pct === null ? '   ' : `${String(pct).padStart(3)}%`,
           read: fmtInt(e.counts.read),
@@ -100,12 +106,15 @@ function barProgress(): ProgressDisplay {
       } else {
         const entry = bars.get(e.runId);
         if (entry) {
-          entry.bar.update(e.status === 'succeeded' || e.status === 'partial' ? 100 : entry.bar.getProgress() * 100, {
-            pct: e.status === 'succeeded' || e.status === 'partial' ? '100%' : '   ',
-            read: fmtInt(e.counts.read),
-            elapsed: formatDuration(e.durationMs),
-            detail: e.status,
-          });
+          entry.bar.update(
+            e.status === 'succeeded' || e.status === 'partial' ? 100 : entry.bar.getProgress() * 100,
+            {
+              pct: e.status === 'succeeded' || e.status === 'partial' ? '100%' : '   ',
+              read: fmtInt(e.counts.read),
+              elapsed: formatDuration(e.durationMs),
+              detail: e.status,
+            },
+          );
           entry.bar.stop();
         }
         multi.log(finishedLine(e));

@@ -91,7 +91,9 @@ export function interpolateString(
     const fallback = sep === -1 ? undefined : body.slice(sep + 2);
     i = close + 1;
     if (!VAR_NAME.test(name)) {
-      problems.push(`"\${${body}}" is not a valid reference; use \${NAME} or \${NAME:-default} (write "$\${" for a literal "\${")`);
+      problems.push(
+        `"\${${body}}" is not a valid reference; use \${NAME} or \${NAME:-default} (write "$\${" for a literal "\${")`,
+      );
       continue;
     }
     const found = env[name];

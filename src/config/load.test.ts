@@ -70,7 +70,12 @@ describe('loadConfig', () => {
     const { dir, file } = configDir(
       'custom.json',
       JSON.stringify({
-        syncs: { people: { source: { type: 'csv', path: 'p.csv' }, target: { table: 'people', columns: { name: 'text' } } } },
+        syncs: {
+          people: {
+            source: { type: 'csv', path: 'p.csv' },
+            target: { table: 'people', columns: { name: 'text' } },
+          },
+        },
       }),
     );
     const loaded = await loadConfig({ file: 'custom.json', cwd: dir, env: {} });
@@ -100,14 +105,23 @@ describe('loadConfig', () => {
     dirs.push(dir);
     const err = await rejects(() => loadConfig({ cwd: dir, env: {} }));
     assert.equal(err.code, 'config_not_found');
-    assert.match(err.message, new RegExp(`^no config file in ${dir} \\(looked for tributary\\.config\\.ts, tributary\\.config\\.mjs`));
+    assert.match(
+      err.message,
+      new RegExp(`^no config file in ${dir} \\(looked for tributary\\.config\\.ts, tributary\\.config\\.mjs`),
+    );
     assert.match(err.message, /Create tributary\.config\.yaml there/);
     const missing = await rejects(() => loadConfig({ cwd: dir, env: { TRIBUTARY_CONFIG: 'nope.yaml' } }));
-    assert.equal(missing.message, `config file ${join(dir, 'nope.yaml')} (from $TRIBUTARY_CONFIG) does not exist`);
+    assert.equal(
+      missing.message,
+      `config file ${join(dir, 'nope.yaml')} (from $TRIBUTARY_CONFIG) does not exist`,
+    );
   });
 
   test('DATABASE_URL overrides database', async () => {
-    const { dir } = configDir('tributary.config.yaml', `database: sqlite:./x.db\n${NOTICES_YAML.replace(/^database:.*$/m, '')}`);
+    const { dir } = configDir(
+      'tributary.config.yaml',
+      `database: sqlite:./x.db\n${NOTICES_YAML.replace(/^database:.*$/m, '')}`,
+    );
     const loaded = await loadConfig({ cwd: dir, env: { DATABASE_URL: 'postgres://u:pw@db/app' } });
     assert.equal(loaded.config.database, 'postgres://u:pw@db/app');
     assert.equal((await loadConfig({ cwd: dir, env: {} })).config.database, 'sqlite:./x.db');
@@ -176,7 +190,10 @@ describe('errors name the file and the path', () => {
     const err = await rejects(() => loadConfig({ cwd: dir, env: {} }));
     const lines = err.message.split('\n');
     assert.ok(lines.length <= 8, err.message);
-    assert.equal(lines.at(-1), `${file}: hint: inside { } or [ ], quote values that use \${…}, e.g. { port: "\${PORT}" }`);
+    assert.equal(
+      lines.at(-1),
+      `${file}: hint: inside { } or [ ], quote values that use \${…}, e.g. { port: "\${PORT}" }`,
+    );
   });
 
   test('JSON syntax errors carry line:column', async () => {
@@ -237,11 +254,15 @@ describe('interpolation', () => {
     assert.deepEqual(interpolateString('${HOST}/${MISSING:-x}/${TOKEN}', env).variables, ['HOST', 'TOKEN']);
   });
   test('problems', () => {
-    assert.deepEqual(interpolateString('${NOPE}', env).problems, ['environment variable NOPE is not set (set it, or write ${NOPE:-default})']);
+    assert.deepEqual(interpolateString('${NOPE}', env).problems, [
+      'environment variable NOPE is not set (set it, or write ${NOPE:-default})',
+    ]);
     assert.deepEqual(interpolateString('${1BAD}', env).problems, [
       '"${1BAD}" is not a valid reference; use ${NAME} or ${NAME:-default} (write "$${" for a literal "${")',
     ]);
-    assert.deepEqual(interpolateString('x ${HOST', env).problems, ['unterminated "${" (write "$${" for a literal "${")']);
+    assert.deepEqual(interpolateString('x ${HOST', env).problems, [
+      'unterminated "${" (write "$${" for a literal "${")',
+    ]);
   });
 });
 
@@ -258,9 +279,15 @@ describe('redactConfig', () => {
         '    description: "key ${API_KEY} in text"',
       ].join('\n'),
     );
-    const loaded = await loadConfig({ cwd: dir, env: { DB_PASSWORD: 'pw', DATA_DIR: '/data', API_KEY: 'k-123' } });
+    const loaded = await loadConfig({
+      cwd: dir,
+      env: { DB_PASSWORD: 'pw', DATA_DIR: '/data', API_KEY: 'k-123' },
+    });
     assert.equal(loaded.config.database, 'postgres://app:pw@db.local/app');
-    const shown = redactConfig(loaded.config) as { database: string; syncs: { a: { source: { path: string }; description: string } } };
+    const shown = redactConfig(loaded.config) as {
+      database: string;
+      syncs: { a: { source: { path: string }; description: string } };
+    };
     assert.equal(shown.database, '<redacted:DB_PASSWORD>');
     assert.equal(shown.syncs.a.source.path, '/data/a.csv');
     assert.equal(shown.syncs.a.description, '<redacted:API_KEY>');
@@ -270,13 +297,24 @@ describe('redactConfig', () => {
 
   test('DATABASE_URL keeps all but its password; secret keys are hidden whatever their origin', async () => {
     const { dir } = configDir('tributary.config.yaml', NOTICES_YAML);
-    const loaded = await loadConfig({ cwd: dir, env: { DATABASE_URL: 'postgres://app:p@ss@db.local:5432/app?sslmode=require' } });
+    const loaded = await loadConfig({
+      cwd: dir,
+      env: { DATABASE_URL: 'postgres://app:p@ss@db.local:5432/app?sslmode=require' },
+    });
     const shown = redactConfig(loaded.config) as { database: string };
     assert.equal(shown.database, 'postgres://app:<redacted>@db.local:5432/app?sslmode=require');
-    assert.deepEqual(redactConfig({ source: { type: 'http', token: 'abc', headers: { Authorization: 'Bearer x' }, page: 1 } }), {
-      source: { type: 'http', token: '<redacted>', headers: { Authorization: '<redacted>' }, page: 1 },
-    });
-    assert.equal(redactDatabaseUrl('postgres://h/db?password=x&user=u'), 'postgres://h/db?password=<redacted>&user=u');
+    assert.deepEqual(
+      redactConfig({
+        source: { type: 'http', token: 'abc', headers: { Authorization: 'Bearer x' }, page: 1 },
+      }),
+      {
+        source: { type: 'http', token: '<redacted>', headers: { Authorization: '<redacted>' }, page: 1 },
+      },
+    );
+    assert.equal(
+      redactDatabaseUrl('postgres://h/db?password=x&user=u'),
+      'postgres://h/db?password=<redacted>&user=u',
+    );
     assert.equal(redactDatabaseUrl('sqlite:./data/tributary.db'), 'sqlite:./data/tributary.db');
   });
 });

@@ -76,7 +76,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     }
   } else {
     for (const [name, sync] of Object.entries(parsed.data.syncs)) {
-      problems.push(...checkSource(name, sync.source).filter((l) => !badPaths.has(l.path)).map((l) => `${file}: ${l.path}: ${l.message}`));
+      problems.push(
+        ...checkSource(name, sync.source)
+          .filter((l) => !badPaths.has(l.path))
+          .map((l) => `${file}: ${l.path}: ${l.message}`),
+      );
     }
   }
   if (problems.length > 0 || !parsed.success) {
@@ -114,14 +118,23 @@ function findConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.P
 
 async function readConfigFile(file: string): Promise<unknown> {
   const ext = extname(file).toLowerCase();
-  if (ext === '.ts' || ext === '.mts' || ext === '.cts' || ext === '.js' || ext === '.mjs' || ext === '.cjs') {
+  if (
+    ext === '.ts' ||
+    ext === '.mts' ||
+    ext === '.cts' ||
+    ext === '.js' ||
+    ext === '.mjs' ||
+    ext === '.cjs'
+  ) {
     return importModule(file);
   }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TributaryError('config_not_found', `cannot read config file ${file}: ${errorMessage(err)}`, { cause: err });
+    throw new TributaryError('config_not_found', `cannot read config file ${file}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   if (ext === '.json') return parseJson(file, text);
   if (ext === '.yaml' || ext === '.yml') return parseYaml(file, text);
@@ -159,7 +172,8 @@ function parseYaml(file: string, text: string): unknown {
       return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`;
     });
     // One mistake early in a file derails the parser for the rest; the first few lines say it all.
-    if (lines.length > MAX_SYNTAX_LINES) lines.splice(MAX_SYNTAX_LINES, Infinity, `${file}: … and ${lines.length - MAX_SYNTAX_LINES} more`);
+    if (lines.length > MAX_SYNTAX_LINES)
+      lines.splice(MAX_SYNTAX_LINES, Infinity, `${file}: … and ${lines.length - MAX_SYNTAX_LINES} more`);
     // `{` and `}` are YAML flow indicators: { port: ${PORT} } does not parse unless quoted.
     if (/[[{][^\n]*\$\{/.test(text)) {
       lines.push(`${file}: hint: inside { } or [ ], quote values that use \${…}, e.g. { port: "\${PORT}" }`);
@@ -227,8 +241,11 @@ export function formatIssues(
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Prefer a branch that failed inside the value; else one that at least accepted its type.
       const deeper = issue.errors.filter((branch) => branch.some((i) => i.path.length > 0));
-      const typed = issue.errors.filter((branch) => !branch.every((i) => i.path.length === 0 && i.code === 'invalid_type'));
-      const chosen = deeper.length === 1 ? deeper[0] : deeper.length === 0 && typed.length === 1 ? typed[0] : undefined;
+      const typed = issue.errors.filter(
+        (branch) => !branch.every((i) => i.path.length === 0 && i.code === 'invalid_type'),
+      );
+      const chosen =
+        deeper.length === 1 ? deeper[0] : deeper.length === 0 && typed.length === 1 ? typed[0] : undefined;
       if (chosen) {
         out.push(...formatIssues(chosen, path));
         continue;

@@ -13,7 +13,8 @@ import { isPlainObject } from './interpolate.ts';
  */
 
 const SECRET_VARIABLE = /TOKEN|KEY|SECRET|PASS|PWD|CREDENTIAL|(?:^|_)PAT(?:_|$)/i;
-const SECRET_KEY = /token|secret|passw|pwd|api_?key|access_?key|private_?key|credential|authorization|cookie/i;
+const SECRET_KEY =
+  /token|secret|passw|pwd|api_?key|access_?key|private_?key|credential|authorization|cookie/i;
 
 /** Which variables fed which paths, per loaded config object (weak: configs come and go in a service). */
 const origins = new WeakMap<object, Map<string, string[]>>();
@@ -29,13 +30,15 @@ export function rememberSecrets(config: object, sources: readonly InterpolationS
 
 /** A JSON-ready copy of `config` with secrets replaced; functions show as "<function>". */
 export function redactConfig(config: unknown): unknown {
-  const byPath = (typeof config === 'object' && config !== null ? origins.get(config) : undefined) ?? new Map();
+  const byPath =
+    (typeof config === 'object' && config !== null ? origins.get(config) : undefined) ?? new Map();
   const walk = (v: unknown, path: (string | number)[]): unknown => {
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
       const secretVars = (byPath.get(JSON.stringify(path)) ?? []).filter(isSecretVariable);
       if (secretVars.length > 0) return `<redacted:${secretVars.join(',')}>`;
       const key = path[path.length - 1];
-      if (typeof key === 'string' && SECRET_KEY.test(key) && v !== '' && typeof v !== 'boolean') return '<redacted>';
+      if (typeof key === 'string' && SECRET_KEY.test(key) && v !== '' && typeof v !== 'boolean')
+        return '<redacted>';
       if (path.length === 1 && key === 'database' && typeof v === 'string') return redactDatabaseUrl(v);
       return v;
     }

@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'sync_busy'
   | 'cancelled'
   | 'error_threshold'
+  | 'hook_failed'
+  | 'after_run_failed'
+  | 'expectation_failed'
   | 'internal';
 
 export class TributaryError extends Error {

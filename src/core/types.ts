@@ -49,13 +49,7 @@ export type DeleteMode = 'none' | 'soft' | 'hard';
 
 export type RunTrigger = 'manual' | 'schedule' | 'startup' | 'api' | 'cli';
 export type RunStatus =
-  | 'queued'
-  | 'running'
-  | 'succeeded'
-  | 'partial'
-  | 'failed'
-  | 'cancelled'
-  | 'interrupted';
+  'queued' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled' | 'interrupted';
 
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = [
   'succeeded',
@@ -74,6 +68,16 @@ export interface RunCounts {
   deleted: number;
   quarantined: number;
 }
+
+/** Just the counters of anything that carries them (a run row, a result). */
+export const countsOf = (c: RunCounts): RunCounts => ({
+  read: c.read,
+  inserted: c.inserted,
+  updated: c.updated,
+  unchanged: c.unchanged,
+  deleted: c.deleted,
+  quarantined: c.quarantined,
+});
 
 export const zeroCounts = (): RunCounts => ({
   read: 0,

@@ -773,5 +773,56 @@ for (const factory of await testDatabaseFactories()) {
         assert.deepEqual(await ctx.dest.readRows(cities, { limit: 0 }), []);
       });
     });
+
+    describe('child rows and indexes', () => {
+      const ctx = freshDestination(factory);
+      const children: TableSpec = {
+        name: 'child_rows',
+        columns: [
+          { name: 'parent', type: 'integer' },
+          { name: 'n', type: 'integer' },
+          { name: 'label', type: 'text' },
+        ],
+        primaryKey: ['parent', 'n'],
+        softDelete: false,
+        indexes: ['parent'],
+      };
+      const row = (parent: number, n: number): Row => ({ parent, n, label: `${parent}.${n}` });
+
+      it('creates the declared indexes, and ensureTable stays idempotent', async () => {
+        await ctx.dest.ensureTable(children);
+        await ctx.dest.ensureTable(children);
+        const probe = await ctx.dest.query<{ n: unknown }>(
+          ctx.dest.capabilities.bulkCopy
+            ? "SELECT count(*) AS n FROM pg_indexes WHERE tablename = 'child_rows' AND indexname = 'child_rows__parent_idx'"
+            : "SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'child_rows__parent_idx'",
+        );
+        assert.equal(Number(probe[0]!.n), 1);
+      });
+
+      it("deleteChildren removes exactly the given parents' rows that are not kept", async () => {
+        await write(
+          ctx.dest,
+          children,
+          [row(1, 1), row(1, 2), row(1, 3), row(2, 1), row(2, 2), row(3, 1)],
+          T1,
+        );
+        const deleted = await ctx.dest.transaction((tx) =>
+          ctx.dest.deleteChildren(tx, children, 'parent', [1, 2, 4], [row(1, 2), row(4, 1)]),
+        );
+        assert.equal(deleted, 4);
+        assert.deepEqual(
+          (await ctx.dest.readRows(children)).map((r) => [r.parent, r.n]),
+          [
+            [1, 2],
+            [3, 1],
+          ],
+        );
+        assert.equal(
+          await ctx.dest.transaction((tx) => ctx.dest.deleteChildren(tx, children, 'parent', [], [])),
+          0,
+        );
+      });
+    });
   });
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Row, WriteMode } from '../core/types.ts';
+import type { Cell, ColumnType, Row, WriteMode } from '../core/types.ts';
 
 /**
  * A destination is a database that holds both the user's tables and Tributary's state tables.
@@ -37,6 +37,8 @@ export interface TableSpec {
   /** Natural key columns; empty only for append-only tables. */
   primaryKey: string[];
   softDelete: boolean;
+  /** Columns to index (one index each), e.g. columns referencing another table. Created if absent. */
+  indexes?: string[];
 }
 
 /** Exact counts of what one write did. */
@@ -112,12 +114,19 @@ export interface Destination {
    * key is not in the seen set of `marker`, then clear that seen set. Returns rows deleted
    * (soft: rows newly marked).
    */
-  applyDeletes(
+  applyDeletes(tx: Tx, table: TableSpec, marker: string, mode: 'soft' | 'hard', now: string): Promise<number>;
+
+  /**
+   * Deletes the rows of `table` whose `parentColumn` holds one of `parents` and whose key is not
+   * among the keys of `keep`: the child rows that records read again no longer produce (a booking
+   * cleared at the source). Returns the number of rows deleted.
+   */
+  deleteChildren(
     tx: Tx,
     table: TableSpec,
-    marker: string,
-    mode: 'soft' | 'hard',
-    now: string,
+    parentColumn: string,
+    parents: readonly Cell[],
+    keep: readonly Row[],
   ): Promise<number>;
 
   /** Drops the seen set of `marker` (a pass that will not complete, or a new pass starting). */
@@ -141,4 +150,3 @@ export interface Destination {
 
   close(): Promise<void>;
 }
-

@@ -8,7 +8,10 @@ const SAFE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export function quoteIdent(name: string): string {
   if (!SAFE.test(name)) {
-    throw new TributaryError('config_invalid', `"${name}" is not a valid SQL name (letters, digits, _; at most 63)`);
+    throw new TributaryError(
+      'config_invalid',
+      `"${name}" is not a valid SQL name (letters, digits, _; at most 63)`,
+    );
   }
   return `"${name}"`;
 }
@@ -32,3 +35,7 @@ export const seenTableName = (table: string): string => derivedName('tributary_s
 
 /** Name of the shadow table a `replace` write builds before swapping it in. */
 export const shadowTableName = (table: string): string => derivedName('', table, '__tributary_new');
+
+/** Name of the index Tributary creates on `column` of `table` (names are per schema in PostgreSQL). */
+export const indexName = (table: string, column: string): string =>
+  derivedName('', `${table}__${column}`, '_idx');

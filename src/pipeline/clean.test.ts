@@ -10,7 +10,10 @@ function good(options: CleanOptions, cases: [unknown, Cell][]) {
   const clean = cleaner(options);
   for (const [input, expected] of cases) {
     const out = clean(input);
-    assert.ok(!(out instanceof CleanFailure), `${String(input)} failed: ${out instanceof CleanFailure ? out.message : ''}`);
+    assert.ok(
+      !(out instanceof CleanFailure),
+      `${String(input)} failed: ${out instanceof CleanFailure ? out.message : ''}`,
+    );
     assert.deepEqual(out, expected, `input ${String(input)}`);
   }
 }
@@ -50,7 +53,10 @@ describe('text', () => {
   test('NUL characters are invalid', () => {
     const out = cleaner({ type: 'text' }, 'note')('a\0b');
     assert.ok(out instanceof CleanFailure);
-    assert.equal(out.message, 'note: "a\\u0000b" is not valid text (expected text without NUL characters, which PostgreSQL cannot store)');
+    assert.equal(
+      out.message,
+      'note: "a\\u0000b" is not valid text (expected text without NUL characters, which PostgreSQL cannot store)',
+    );
   });
   test('nullIf applies to text, and an empty sentinel makes empty text NULL', () => {
     good({ type: 'text', nullIf: ['N/A', ''] }, [
@@ -79,7 +85,24 @@ describe('integer', () => {
     ]);
   });
   test('rejects fractions, separators, exponents, values beyond 32 bits and non-numbers', () => {
-    bad({ type: 'integer' }, ['2147483648', -2147483649, '9007199254740991', '42.5', '1,234', '1 234', '1e3', '0x10', 'abc', 42.5, NaN, Infinity, 2 ** 53, '9007199254740992', true, {}]);
+    bad({ type: 'integer' }, [
+      '2147483648',
+      -2147483649,
+      '9007199254740991',
+      '42.5',
+      '1,234',
+      '1 234',
+      '1e3',
+      '0x10',
+      'abc',
+      42.5,
+      NaN,
+      Infinity,
+      2 ** 53,
+      '9007199254740992',
+      true,
+      {},
+    ]);
   });
   test('message', () => {
     const out = cleaner({ type: 'integer' }, 'count')('1,234');
@@ -105,7 +128,15 @@ describe('bigint', () => {
     ]);
   });
   test('rejects out-of-range, fractions and unsafe numbers', () => {
-    bad({ type: 'bigint' }, ['9223372036854775808', '-9223372036854775809', '12345678901234567890', '1.5', 2 ** 60, 1.5, 'x']);
+    bad({ type: 'bigint' }, [
+      '9223372036854775808',
+      '-9223372036854775809',
+      '12345678901234567890',
+      '1.5',
+      2 ** 60,
+      1.5,
+      'x',
+    ]);
   });
 });
 
@@ -132,7 +163,20 @@ describe('numeric', () => {
     ]);
   });
   test('rejects separators, NaN, Infinity, junk', () => {
-    bad({ type: 'numeric' }, ['1,234.50', '1 234', 'NaN', 'Infinity', '.', '-', '1e', '1e99999', '$5', NaN, Infinity, true]);
+    bad({ type: 'numeric' }, [
+      '1,234.50',
+      '1 234',
+      'NaN',
+      'Infinity',
+      '.',
+      '-',
+      '1e',
+      '1e99999',
+      '$5',
+      NaN,
+      Infinity,
+      true,
+    ]);
   });
 });
 
@@ -199,7 +243,10 @@ describe('date', () => {
     ]);
   });
   test('the pharmacy seed: sentinels are NULL, anything else unreadable is reported', () => {
-    const clean = cleaner({ type: 'date', nullIf: ['Not On File', 'Not Available', 'N/A', '---', 'Unknown'] }, 'issue_date');
+    const clean = cleaner(
+      { type: 'date', nullIf: ['Not On File', 'Not Available', 'N/A', '---', 'Unknown'] },
+      'issue_date',
+    );
     for (const s of ['Not On File', 'not on file', ' Not Available ', 'N/A', 'n/a', '---', 'UNKNOWN', '']) {
       assert.equal(clean(s), null, s);
     }
@@ -231,7 +278,10 @@ describe('date', () => {
     good({ type: 'date', format: 'MM/DD/YYYY HH:mm' }, [['01/15/2020 23:59', '2020-01-15']]);
     const out = cleaner({ type: 'date', format: 'DD/MM/YYYY' }, 'd')('01/15/2020');
     assert.ok(out instanceof CleanFailure);
-    assert.equal(out.message, 'd: "01/15/2020" is not a date (expected DD/MM/YYYY, YYYY-MM-DD or a written date like "January 15, 2020")');
+    assert.equal(
+      out.message,
+      'd: "01/15/2020" is not a date (expected DD/MM/YYYY, YYYY-MM-DD or a written date like "January 15, 2020")',
+    );
   });
   test('epoch formats', () => {
     good({ type: 'date', format: 'epoch_s' }, [
@@ -245,8 +295,14 @@ describe('date', () => {
       checkCleanOptions({ type: 'date', format: 'DD/MM/YY' }),
       'format "DD/MM/YY" has an unknown token at "YY"; use YYYY MM DD M D HH H mm ss SSS (or epoch_s / epoch_ms)',
     );
-    assert.equal(checkCleanOptions({ type: 'date', format: 'HH:mm' }), 'format "HH:mm" needs a year (YYYY), a month (MM or M) and a day (DD or D)');
-    assert.equal(checkCleanOptions({ type: 'integer', format: 'YYYY' }), 'format applies to date and timestamptz columns, not integer');
+    assert.equal(
+      checkCleanOptions({ type: 'date', format: 'HH:mm' }),
+      'format "HH:mm" needs a year (YYYY), a month (MM or M) and a day (DD or D)',
+    );
+    assert.equal(
+      checkCleanOptions({ type: 'integer', format: 'YYYY' }),
+      'format applies to date and timestamptz columns, not integer',
+    );
     assert.equal(checkCleanOptions({ type: 'date', format: 'DD/MM/YYYY' }), null);
   });
 });
@@ -334,5 +390,8 @@ describe('json', () => {
 test('values in messages are truncated to 100 characters', () => {
   const out = cleaner({ type: 'integer' }, 'n')('x'.repeat(300));
   assert.ok(out instanceof CleanFailure);
-  assert.equal(out.message, `n: "${'x'.repeat(100)}…" is not an integer (expected a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators)`);
+  assert.equal(
+    out.message,
+    `n: "${'x'.repeat(100)}…" is not an integer (expected a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators)`,
+  );
 });

@@ -221,7 +221,8 @@ const INTEGER_TEXT = /^[+-]?\d+(?:\.0*)?$/;
 /** `integer` is a 32-bit column in PostgreSQL (int4); larger values belong in `bigint`. */
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
-const int4 = (n: number): number | undefined => (Number.isInteger(n) && n >= INT4_MIN && n <= INT4_MAX ? n + 0 : undefined); // + 0 turns -0 into 0
+const int4 = (n: number): number | undefined =>
+  Number.isInteger(n) && n >= INT4_MIN && n <= INT4_MAX ? n + 0 : undefined; // + 0 turns -0 into 0
 const INTEGER: Converter = {
   fromString(s) {
     // Up to 9 plain digits always fits 32 bits: skip the regex for the common case.
@@ -238,7 +239,8 @@ const INTEGER: Converter = {
     return undefined;
   },
   noun: 'an integer',
-  expected: 'a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators',
+  expected:
+    'a whole number like 42 or -7 between -2147483648 and 2147483647 (use bigint for larger); no thousands separators',
 };
 
 const BIGINT_TEXT = /^([+-]?)0*(\d+)(?:\.0*)?$/;
@@ -406,7 +408,9 @@ function isoFromMillis(ms: number): string | undefined {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
@@ -445,7 +449,16 @@ function isCanonicalTimestamp(s: string): boolean {
   const h = digitsAt(s, 11, 2);
   const mi = digitsAt(s, 14, 2);
   const sec = digitsAt(s, 17, 2);
-  return isPlainIsoDate(s.slice(0, 10)) && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 59 && digitsAt(s, 20, 3) >= 0;
+  return (
+    isPlainIsoDate(s.slice(0, 10)) &&
+    h >= 0 &&
+    h <= 23 &&
+    mi >= 0 &&
+    mi <= 59 &&
+    sec >= 0 &&
+    sec <= 59 &&
+    digitsAt(s, 20, 3) >= 0
+  );
 }
 
 /**
@@ -540,7 +553,10 @@ const MONTHS = new Map<string, number>();
 });
 MONTHS.set('sept', 9);
 const WEEKDAYS = new Set(
-  ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].flatMap((d) => [d, d.slice(0, 3)]),
+  ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].flatMap((d) => [
+    d,
+    d.slice(0, 3),
+  ]),
 );
 
 // "January 15, 2020", "Jan. 15 2020", "Monday, January 15th, 2020"
@@ -629,7 +645,10 @@ export function compileFormat(format: string): CompiledFormat {
     i++;
   }
   if (groups.year === undefined || groups.month === undefined || groups.day === undefined) {
-    throw new TributaryError('config_invalid', `format "${format}" needs a year (YYYY), a month (MM or M) and a day (DD or D)`);
+    throw new TributaryError(
+      'config_invalid',
+      `format "${format}" needs a year (YYYY), a month (MM or M) and a day (DD or D)`,
+    );
   }
   return { regex: new RegExp(`${source}$`), groups };
 }
@@ -691,7 +710,10 @@ function dateConverter(format: string | undefined): Converter {
     },
     fromOther: (v) => (v instanceof Date ? dateOfDate(v) : undefined),
     noun: 'a date',
-    expected: format === undefined ? DATE_EXPECTED : `${format}, YYYY-MM-DD or a written date like "January 15, 2020"`,
+    expected:
+      format === undefined
+        ? DATE_EXPECTED
+        : `${format}, YYYY-MM-DD or a written date like "January 15, 2020"`,
   };
 }
 
@@ -708,7 +730,8 @@ function timestampConverter(format: string | undefined): Converter {
       fromString: fromEpoch,
       fromOther: (v) => (v instanceof Date ? isoFromMillis(v.getTime()) : fromEpoch(v)),
       noun: 'a timestamp',
-      expected: kind === 'epoch_s' ? 'seconds since 1970-01-01T00:00:00Z' : 'milliseconds since 1970-01-01T00:00:00Z',
+      expected:
+        kind === 'epoch_s' ? 'seconds since 1970-01-01T00:00:00Z' : 'milliseconds since 1970-01-01T00:00:00Z',
     };
   }
   const compiled = format === undefined ? undefined : compileFormat(format);

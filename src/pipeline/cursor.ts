@@ -18,7 +18,11 @@ export function compareCursor(a: CursorValue, b: CursorValue, type: ColumnType):
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export function maxCursor(a: CursorValue | null, b: CursorValue | null, type: ColumnType): CursorValue | null {
+export function maxCursor(
+  a: CursorValue | null,
+  b: CursorValue | null,
+  type: ColumnType,
+): CursorValue | null {
   if (a === null) return b;
   if (b === null) return a;
   return compareCursor(a, b, type) >= 0 ? a : b;

@@ -26,7 +26,15 @@ describe('compileMapper', () => {
     assert.deepEqual(m.primaryKey, ['state', 'license_number']);
     assert.deepEqual(
       m.columns.map((c) => `${c.name}:${c.type}`),
-      ['license_number:text', 'state:text', 'status:text', 'issue_date:date', 'expiration_date:date', 'city:text', 'zip:text'],
+      [
+        'license_number:text',
+        'state:text',
+        'status:text',
+        'issue_date:date',
+        'expiration_date:date',
+        'city:text',
+        'zip:text',
+      ],
     );
     const r = m.map({
       license_number: 'FL12345',
@@ -48,7 +56,11 @@ describe('compileMapper', () => {
       },
     });
     for (const sentinel of ['Not On File', 'Not Available', 'N/A', '---', 'Unknown']) {
-      const out = m.map({ license_number: 'X', issue_date: sentinel, address: { state: 'FL', zip_code: '1' } });
+      const out = m.map({
+        license_number: 'X',
+        issue_date: sentinel,
+        address: { state: 'FL', zip_code: '1' },
+      });
       assert.ok(out.ok && out.row.issue_date === null, sentinel);
     }
   });
@@ -67,7 +79,11 @@ describe('compileMapper', () => {
 
   test('invalid values reject the record with location, key and payload', () => {
     const m = compileMapper(PHARMACY);
-    const record = { license_number: 'FL1', issue_date: 'Not On Fil', address: { state: 'FL', zip_code: '33601' } };
+    const record = {
+      license_number: 'FL1',
+      issue_date: 'Not On Fil',
+      address: { state: 'FL', zip_code: '33601' },
+    };
     assert.deepEqual(m.map(record, 'line 42'), {
       ok: false,
       rejection: {
@@ -82,7 +98,10 @@ describe('compileMapper', () => {
 
   test('every problem of a record is reported; a missing key outranks them', () => {
     const m = compileMapper(PHARMACY);
-    const r = m.map({ license_number: '  ', issue_date: '15/01/2020', address: { state: 'FL' } }, 'file.json');
+    const r = m.map(
+      { license_number: '  ', issue_date: '15/01/2020', address: { state: 'FL' } },
+      'file.json',
+    );
     assert.deepEqual(r, {
       ok: false,
       rejection: {
@@ -107,7 +126,9 @@ describe('compileMapper', () => {
   });
 
   test('a NULL primary key (sentinel) is missing_primary_key', () => {
-    const m = compileMapper(target({ table: 't', primaryKey: 'id', columns: { id: 'integer', name: 'text' } }));
+    const m = compileMapper(
+      target({ table: 't', primaryKey: 'id', columns: { id: 'integer', name: 'text' } }),
+    );
     const r = m.map({ id: 'N/A', name: 'x' }, 'line 3');
     assert.ok(!r.ok);
     // No target-level nullIf here: "N/A" is simply not an integer.
@@ -124,10 +145,17 @@ describe('compileMapper', () => {
       target({
         table: 't',
         primaryKey: 'id',
-        columns: { id: { type: 'integer', onInvalid: 'null' }, amount: { type: 'numeric', onInvalid: 'null' }, ok: 'boolean' },
+        columns: {
+          id: { type: 'integer', onInvalid: 'null' },
+          amount: { type: 'numeric', onInvalid: 'null' },
+          ok: 'boolean',
+        },
       }),
     );
-    assert.deepEqual(m.map({ id: 1, amount: '1,234.50', ok: 'yes' }), { ok: true, row: { id: 1, amount: null, ok: true } });
+    assert.deepEqual(m.map({ id: 1, amount: '1,234.50', ok: 'yes' }), {
+      ok: true,
+      row: { id: 1, amount: null, ok: true },
+    });
     const r = m.map({ id: 'one', amount: '2', ok: 'no' });
     assert.ok(!r.ok);
     assert.equal(r.rejection.code, 'missing_primary_key');
@@ -182,6 +210,8 @@ describe('compileMapper', () => {
     for (let i = 0; i < N; i++) if (m.map(records[i % 1000]!).ok) ok++;
     const ms = performance.now() - start;
     assert.equal(ok, N);
-    console.log(`map(): ${N} records × 8 columns in ${ms.toFixed(0)} ms = ${Math.round((N / ms) * 1000).toLocaleString('en')} records/s`);
+    console.log(
+      `map(): ${N} records × 8 columns in ${ms.toFixed(0)} ms = ${Math.round((N / ms) * 1000).toLocaleString('en')} records/s`,
+    );
   });
 });

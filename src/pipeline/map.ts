@@ -41,14 +41,16 @@ export function compileMapper(target: TargetConfig): Mapper {
     const col: ColumnObjectConfig = typeof declared === 'string' ? { type: declared } : declared;
     const from = col.from ?? name;
     const isPk = pkSet.has(name);
+    // A column's own list replaces the target's, which replaces the default. An empty reference refers to nothing.
+    const nullIf = col.nullIf ?? target.nullIf ?? DEFAULTS.nullIf;
+    const constant = col.value;
     return {
       name,
-      from,
-      get: compileGetter(from),
+      from: constant === undefined ? from : `value ${JSON.stringify(constant)}`,
+      get: constant !== undefined ? () => constant : withDefault(compileGetter(from), col.default),
       clean: compileCleaner(name, {
         type: col.type,
-        // A column's own list replaces the target's, which replaces the default.
-        nullIf: col.nullIf ?? target.nullIf ?? DEFAULTS.nullIf,
+        nullIf: col.references === undefined ? nullIf : [...nullIf, ''],
         format: col.format,
         trim: col.trim,
       }),
@@ -146,6 +148,14 @@ export function compileGetter(from: string): (record: RawRecord) => unknown {
     }
     return v;
   };
+}
+
+function withDefault(
+  get: (record: RawRecord) => unknown,
+  fallback: Cell | undefined,
+): (record: RawRecord) => unknown {
+  if (fallback === undefined) return get;
+  return (record) => get(record) ?? fallback;
 }
 
 /** Plain property access is the fast path; names the prototype also has need the own-property check. */

@@ -1,10 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { SyncConfig } from '../config/schema.ts';
 import { DEFAULTS } from '../config/schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { TributaryError, errorMessage, isTransient } from '../core/errors.ts';
 import type { RunEventListener } from '../core/events.ts';
 import type {
+  Cell,
   Checkpoint,
   CursorValue,
   Logger,
@@ -14,15 +15,16 @@ import type {
   RunStatus,
   RunTrigger,
 } from '../core/types.ts';
-import { silentLogger, zeroCounts } from '../core/types.ts';
+import { countsOf, silentLogger, zeroCounts } from '../core/types.ts';
 import type { Destination, TableSpec, Tx } from '../destinations/destination.ts';
 import { shadowTableName, quoteIdent } from '../destinations/identifiers.ts';
 import type { Page, Source, Stream } from '../sources/source.ts';
 import { getSourceFactory } from '../sources/registry.ts';
 import type { PassState, StateStore } from '../state/state-store.ts';
-import { splitByRepeatedKeys } from './batch.ts';
+import { lastPerKey, splitByRepeatedKeys } from './batch.ts';
 import { applyLookback, clampToStart, compareCursor, maxCursor } from './cursor.ts';
-import { compileMapper, type Mapper } from './map.ts';
+import { checkExpectations, describeFailures, runAfterRun, type ExpectationResult } from './after-run.ts';
+import { compileRouter, type Router, type TablePlan } from './route.ts';
 
 export interface RunOptions {
   trigger?: RunTrigger;
@@ -37,19 +39,15 @@ export interface RunOptions {
   signal?: AbortSignal;
   onEvent?: RunEventListener;
   logger?: Logger;
+  /** Claim this queued run row (created by the service's API) instead of creating a new one. */
+  runId?: number;
 }
 
 /** What `tributary sync --json` prints for each run (DESIGN contract). */
-export interface RunResult {
+export interface RunResult extends RunCounts {
   runId: number | null;
   sync: string;
   status: RunStatus;
-  read: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  quarantined: number;
   durationMs: number;
   error: string | null;
 }
@@ -67,16 +65,17 @@ export interface SyncContext {
 const HEARTBEAT_MS = 5_000;
 /** Transient database errors (lost connection, SQLITE_BUSY, deadlock) retry the whole batch. */
 const BATCH_ATTEMPTS = 6;
+/** Records mapped between two turns of the event loop, minus one (a mask): ~1,000 records take a few ms. */
+const YIELD_EVERY = 1023;
 /** The error threshold is judged on a sample at least this large, so one early bad row cannot fail a run. */
 const THRESHOLD_MIN_SAMPLE = 1000;
 
-export function tableSpecFor(ctx: Pick<SyncContext, 'sync'>, mapper: Mapper): TableSpec {
-  return {
-    name: ctx.sync.target.table,
-    columns: mapper.columns,
-    primaryKey: mapper.primaryKey,
-    softDelete: (ctx.sync.deletes ?? DEFAULTS.deletes) === 'soft',
-  };
+/** Per related table, what the run's batches did to it (stored in the run's metadata as `tables`). */
+export interface TableCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
 }
 
 /** Builds the sync's source from its validated `source:` block. */
@@ -113,8 +112,9 @@ function openStream(ctx: Pick<SyncContext, 'sync' | 'baseDir'>, logger: Logger):
 export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promise<RunResult> {
   const logger = options.logger ?? silentLogger;
   const { dest, state, name, sync } = ctx;
-  const mapper = compileMapper(sync.target);
-  const table = tableSpecFor(ctx, mapper);
+  const router = compileRouter(sync);
+  const mapper = router.target.mapper;
+  const table = router.target.spec;
   const writeMode = sync.write ?? (mapper.primaryKey.length > 0 ? 'merge' : 'append');
   const deletes = sync.deletes ?? DEFAULTS.deletes;
   const threshold = sync.errorThreshold ?? DEFAULTS.errorThreshold;
@@ -122,7 +122,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
   const cursorColumn = sync.incremental?.cursor;
   const cursorType = cursorColumn ? mapper.columns.find((c) => c.name === cursorColumn)!.type : 'text';
 
-  if (options.dryRun) return dryRun(ctx, mapper, batchSize, options, logger);
+  if (options.dryRun) return dryRun(ctx, router, batchSize, options, logger);
 
   await state.ensureStatus(name);
   const lease = await state.acquireLease(name);
@@ -130,7 +130,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     const h = lease.holder;
     throw new TributaryError(
       'sync_busy',
-      `sync "${name}" is already running${h.runId ? ` (run ${h.runId}` : ' ('}on ${h.host} pid ${h.pid}, since ${h.acquiredAt}); ` +
+      `sync "${name}" is already running${h.runId ? ` (run ${h.runId} ` : ' ('}on ${h.host} pid ${h.pid}, since ${h.acquiredAt}); ` +
         `wait for it or cancel it with: tributary cancel ${h.runId ?? 'RUN_ID'}`,
     );
   }
@@ -157,7 +157,8 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
 
   try {
     await state.interruptOrphans(name);
-    await dest.ensureTable(table);
+    // Parents first: a child's index names a column, never a constraint, but the order reads right.
+    for (const plan of router.writeOrder) await dest.ensureTable(plan.spec);
     const status = await state.getStatus(name);
 
     // Resume the open pass unless this run asks for a different kind of pass.
@@ -169,13 +170,24 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     const cursorFrom: CursorValue | null =
       wantFull || status?.cursor == null ? null : applyLookback(status.cursor, lookbackMs, cursorType);
 
-    runId = await state.createRun({
+    const runFields = {
       sync: name,
-      trigger: options.trigger ?? 'cli',
       fullRefresh: resumable ? open.full : wantFull,
       cursorStart: resumable ? open.cursorFrom : cursorFrom,
       metadata: resumable ? { resumedPassOf: open.runId } : undefined,
-    });
+    };
+    if (options.runId !== undefined) {
+      // A run the API queued: take over its row, unless it was cancelled (or taken) meanwhile.
+      if (!(await state.claimQueuedRun(options.runId, runFields))) {
+        throw new TributaryError(
+          'cancelled',
+          `run ${options.runId} is no longer queued (cancelled or already started)`,
+        );
+      }
+      runId = options.runId;
+    } else {
+      runId = await state.createRun({ ...runFields, trigger: options.trigger ?? 'cli' });
+    }
     await state.setLeaseRun(name, runId);
 
     let pass: PassState;
@@ -198,7 +210,8 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       if (!resumable) await dest.execute(`DROP TABLE IF EXISTS ${quoteIdent(shadowTableName(table.name))}`);
       target = await dest.createShadow(table);
     }
-    const trackSeen = deletes !== 'none' && pass.full && writeMode === 'merge' ? String(pass.runId) : undefined;
+    const trackSeen =
+      deletes !== 'none' && pass.full && writeMode === 'merge' ? String(pass.runId) : undefined;
 
     await dest.transaction(async (tx) => {
       if (!resumable && trackSeen) await dest.clearSeen(tx, table, null);
@@ -234,16 +247,23 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
 
     const stream = await openStream(ctx, logger);
     const counts = zeroCounts();
+    const tableCounts = new Map<string, TableCounts>();
     let batchNo = 0;
     let limited = false;
     let skippedByCursor = 0;
-    const remaining = () => (options.limit === undefined ? Infinity : options.limit - counts.read);
+    // Records read so far, committed or pending: a limit below one batch must still stop the read.
+    const remaining = () =>
+      options.limit === undefined ? Infinity : options.limit - counts.read - pending.read;
 
     // Pages accumulate until a batch is full; the batch commits with the last page's checkpoint.
     // Records older than the cursor are unchanged since the last pass: they are counted as such
     // with their batch, so `read = inserted + updated + unchanged + quarantined` holds at every batch.
     interface Pending {
       rows: Row[];
+      /** Rows of each related table, aligned with router.related. */
+      related: Row[][];
+      /** For each related row, the index in `rows` of the record that produced it. */
+      owners: number[][];
       rejections: Rejection[];
       read: number;
       skipped: number;
@@ -252,6 +272,8 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     }
     const emptyBatch = (checkpoint: Checkpoint | null): Pending => ({
       rows: [],
+      related: router.related.map(() => []),
+      owners: router.related.map(() => []),
       rejections: [],
       read: 0,
       skipped: 0,
@@ -274,13 +296,44 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       // Sources sorted by cursor may move the committed cursor with every batch.
       const cursorNow =
         cursorColumn && stream.sortedByCursor && nextPass.cursorMax !== null
-          ? clampToStart(maxCursor(status?.cursor ?? null, nextPass.cursorMax, cursorType)!, pass.startedAt, cursorType)
+          ? clampToStart(
+              maxCursor(status?.cursor ?? null, nextPass.cursorMax, cursorType)!,
+              pass.startedAt,
+              cursorType,
+            )
           : undefined;
       let cancelRequested = false;
+      const hookContext = (tx: Tx, rows: Record<string, number>) => ({
+        sync: name,
+        runId,
+        tx,
+        batch: batchNo + 1,
+        records: batch.read,
+        rows,
+      });
+      let written: Map<string, TableCounts> = new Map();
       const delta = await withRetries(
         () =>
           dest.transaction(async (tx) => {
-            const d = await writeRows(tx, dest, target, batch.rows, writeMode === 'replace' ? 'merge' : writeMode, trackSeen, mapper.primaryKey);
+            if (sync.beforeBatch)
+              await runHook('beforeBatch', () =>
+                sync.beforeBatch!(hookContext(tx, rowsPerTable(router, batch))),
+              );
+            const w = await writeTables(
+              tx,
+              dest,
+              router,
+              target,
+              batch,
+              writeMode === 'replace' ? 'merge' : writeMode,
+              trackSeen,
+            );
+            written = w.tables;
+            if (sync.afterBatch)
+              await runHook('afterBatch', () =>
+                sync.afterBatch!(hookContext(tx, rowsPerTable(router, batch))),
+              );
+            const d = w.target;
             d.read = batch.read;
             d.unchanged += batch.skipped;
             d.quarantined = batch.rejections.length;
@@ -291,10 +344,12 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
           }),
         logger,
       );
-      if (cancelRequested) stop('cancelled', 'cancelled on request; the next run resumes from the last checkpoint');
+      if (cancelRequested)
+        stop('cancelled', 'cancelled on request; the next run resumes from the last checkpoint');
       pass = nextPass;
       batchNo++;
       addCounts(counts, delta);
+      for (const [t, c] of written) addTableCounts(tableCounts, t, c);
       const elapsed = Date.now() - started;
       const rate = elapsed > 0 ? (counts.read / elapsed) * 1000 : 0;
       let etaMs: number | undefined;
@@ -322,7 +377,13 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
 
     const pageSize = Math.max(1, Math.min(batchSize, remaining()));
     for await (const page of readAhead(
-      stream.read({ checkpoint: pass.checkpoint, cursor: pass.cursorFrom, signal: abort.signal, logger, pageSize }),
+      stream.read({
+        checkpoint: pass.checkpoint,
+        cursor: pass.cursorFrom,
+        signal: abort.signal,
+        logger,
+        pageSize,
+      }),
     )) {
       if (abort.signal.aborted) break;
       let records = page.records;
@@ -336,11 +397,18 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
         limited = true;
       }
       for (const reject of page.rejects ?? []) {
-        pending.rejections.push({ code: reject.code, message: reject.message, recordKey: null, payload: reject.payload });
+        pending.rejections.push({
+          code: reject.code,
+          message: reject.message,
+          recordKey: null,
+          payload: reject.payload,
+        });
         pending.read++;
       }
       for (let i = 0; i < records.length; i++) {
-        const result = mapper.map(records[i]!, page.locations?.[i]);
+        // Let timers and sockets in (the service's API and SSE) between slices of a large page.
+        if ((i & YIELD_EVERY) === YIELD_EVERY) await yieldToEventLoop();
+        const result = router.route(records[i]!, page.locations?.[i]);
         pending.read++;
         if (!result.ok) {
           pending.rejections.push(result.rejection);
@@ -358,6 +426,16 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
           }
         }
         pending.rows.push(result.row);
+        const related = result.related;
+        if (related !== undefined) {
+          for (let t = 0; t < related.length; t++) {
+            const row = related[t];
+            if (row) {
+              pending.related[t]!.push(row);
+              pending.owners[t]!.push(pending.rows.length - 1);
+            }
+          }
+        }
       }
       pending.checkpoint = checkpoint;
       lastProgress = page.progress;
@@ -370,16 +448,30 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     if (!abort.signal.aborted) await commit();
 
     if (abort.signal.aborted) {
-      await finish(abortStatus ?? 'cancelled', abortMessage, abortStatus === 'interrupted' ? 'interrupted' : 'cancelled');
+      await finish(
+        abortStatus ?? 'cancelled',
+        abortMessage,
+        abortStatus === 'interrupted' ? 'interrupted' : 'cancelled',
+      );
     } else if (limited) {
       await finish('succeeded', null, null, { limited: true, limit: options.limit });
     } else {
       // The pass is complete: apply deletes, swap a replaced table, advance the cursor, close the pass.
       const passQuarantined = pass.quarantined ?? 0;
       const overThreshold = counts.read > 0 && counts.quarantined / counts.read > threshold;
-      const metadata: Record<string, unknown> = {};
+      // What the run started with (resumedPassOf) stays beside what its end adds.
+      const metadata: Record<string, unknown> = { ...runFields.metadata };
       if (skippedByCursor) metadata.skippedByCursor = skippedByCursor;
-      const finalStatus: RunStatus = overThreshold ? 'failed' : counts.quarantined > 0 ? 'partial' : 'succeeded';
+      let finalStatus: RunStatus = overThreshold
+        ? 'failed'
+        : counts.quarantined > 0
+          ? 'partial'
+          : 'succeeded';
+      let finalError: string | null = overThreshold
+        ? `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold of ${threshold * 100}%; see: tributary quarantine --sync ${name}`
+        : null;
+      let finalCode: string | null = overThreshold ? 'error_threshold' : null;
+      let expectations: ExpectationResult[] = [];
       await withRetries(
         () =>
           dest.transaction(async (tx) => {
@@ -390,7 +482,17 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
                 metadata.deletesSkipped = `${passQuarantined} records of this pass were quarantined; deletes wait for a pass without rejections`;
                 await dest.clearSeen(tx, table, trackSeen);
               } else {
-                deleted = await dest.applyDeletes(tx, table, trackSeen, deletes as 'soft' | 'hard', new Date().toISOString());
+                deleted = await dest.applyDeletes(
+                  tx,
+                  table,
+                  trackSeen,
+                  deletes as 'soft' | 'hard',
+                  new Date().toISOString(),
+                );
+                if (deletes === 'hard' && deleted > 0) {
+                  const orphans = await deleteOrphanChildren(tx, router);
+                  if (orphans.size > 0) metadata.childrenDeleted = Object.fromEntries(orphans);
+                }
               }
             }
             if (!overThreshold && writeMode === 'replace') {
@@ -398,10 +500,30 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
             }
             let cursorEnd: CursorValue | null = status?.cursor ?? null;
             if (!overThreshold && cursorColumn && pass.cursorMax !== null) {
-              cursorEnd = clampToStart(maxCursor(cursorEnd, pass.cursorMax, cursorType)!, pass.startedAt, cursorType);
+              cursorEnd = clampToStart(
+                maxCursor(cursorEnd, pass.cursorMax, cursorType)!,
+                pass.startedAt,
+                cursorType,
+              );
             }
             await state.setPass(tx, name, null, overThreshold ? undefined : cursorEnd);
-            counts.deleted += deleted;
+            if (!overThreshold) {
+              const steps = await runAfterRun(tx, sync, { sync: name, runId, tx });
+              if (steps.length > 0) metadata.afterRun = steps;
+              expectations = await checkExpectations(
+                tx,
+                sync,
+                new Set(router.writeOrder.filter((p) => p.spec.softDelete).map((p) => p.spec.name)),
+              );
+              if (expectations.length > 0) metadata.expectations = expectations;
+              const failedRequired = describeFailures(expectations.filter((e) => e.required));
+              if (failedRequired.length > 0) {
+                finalStatus = 'failed';
+                finalError = `expectations failed: ${failedRequired.join('; ')}`;
+                finalCode = 'expectation_failed';
+              }
+            }
+            if (tableCounts.size > 0) metadata.tables = Object.fromEntries(tableCounts);
             await state.finishRun(tx, {
               id: runId,
               sync: name,
@@ -411,29 +533,51 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
               deleted,
               cursorEnd,
               metadata,
-              error: overThreshold
-                ? `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold of ${threshold * 100}%; see: tributary quarantine --sync ${name}`
-                : null,
-              errorCode: overThreshold ? 'error_threshold' : null,
+              error: finalError,
+              errorCode: finalCode,
             });
+            counts.deleted += deleted;
           }),
         logger,
       );
-      return result(finalStatus, overThreshold ? `${counts.quarantined} of ${counts.read} records were rejected, over the errorThreshold` : null);
+      for (const warning of describeFailures(expectations.filter((e) => !e.required)))
+        logger.warn(`expectation: ${warning}`, { sync: name, runId });
+      return result(finalStatus, finalError);
     }
     return result(abortStatus ?? 'succeeded', abortMessage);
 
-    async function finish(s: RunStatus, error: string | null, code: string | null, metadata?: Record<string, unknown>) {
+    async function finish(
+      s: RunStatus,
+      error: string | null,
+      code: string | null,
+      metadata?: Record<string, unknown>,
+    ) {
       await withRetries(
         () =>
           dest.transaction(async (tx) => {
-            await state.finishRun(tx, { id: runId, sync: name, status: s, startedAt: started, read: counts.read, error, errorCode: code, metadata });
+            await state.finishRun(tx, {
+              id: runId,
+              sync: name,
+              status: s,
+              startedAt: started,
+              read: counts.read,
+              error,
+              errorCode: code,
+              metadata: metadata && { ...runFields.metadata, ...metadata },
+            });
           }),
         logger,
       );
     }
     function result(s: RunStatus, error: string | null): RunResult {
-      const r: RunResult = { runId, sync: name, status: s, ...counts, durationMs: Date.now() - started, error };
+      const r: RunResult = {
+        runId,
+        sync: name,
+        status: s,
+        ...counts,
+        durationMs: Date.now() - started,
+        error,
+      };
       options.onEvent?.({
         type: 'run.finished',
         runId,
@@ -455,22 +599,28 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     try {
       await dest.transaction(async (tx) => {
         if (code === 'error_threshold') await state.setPass(tx, name, null);
-        await state.finishRun(tx, { id: runId, sync: name, status: 'failed', startedAt: started, read: 0, error: message, errorCode: code });
+        await state.finishRun(tx, {
+          id: runId,
+          sync: name,
+          status: 'failed',
+          startedAt: started,
+          read: 0,
+          error: message,
+          errorCode: code,
+        });
       });
     } catch (recordErr) {
-      logger.error(`could not record the failure of run ${runId}: ${errorMessage(recordErr)}`, { sync: name });
+      logger.error(`could not record the failure of run ${runId}: ${errorMessage(recordErr)}`, {
+        sync: name,
+      });
     }
     const run = await state.getRun(runId).catch(() => null);
+    const failedCounts = run ? countsOf(run) : zeroCounts();
     const r: RunResult = {
       runId,
       sync: name,
       status: 'failed',
-      read: run?.read ?? 0,
-      inserted: run?.inserted ?? 0,
-      updated: run?.updated ?? 0,
-      unchanged: run?.unchanged ?? 0,
-      deleted: run?.deleted ?? 0,
-      quarantined: run?.quarantined ?? 0,
+      ...failedCounts,
       durationMs: Date.now() - started,
       error: message,
     };
@@ -479,7 +629,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       runId,
       sync: name,
       status: 'failed',
-      counts: { read: r.read, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, deleted: r.deleted, quarantined: r.quarantined },
+      counts: failedCounts,
       durationMs: r.durationMs,
       error: message,
       at: new Date().toISOString(),
@@ -488,8 +638,111 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
   } finally {
     if (heartbeat.timer) clearInterval(heartbeat.timer);
     options.signal?.removeEventListener('abort', onOuterAbort);
-    await state.releaseLease(name).catch((err: unknown) => logger.warn(`could not release lease: ${errorMessage(err)}`));
+    await state
+      .releaseLease(name)
+      .catch((err: unknown) => logger.warn(`could not release lease: ${errorMessage(err)}`));
   }
+}
+
+/** Rows each table would get from this batch, for the batch hooks. */
+function rowsPerTable(router: Router, batch: { rows: Row[]; related: Row[][] }): Record<string, number> {
+  const out: Record<string, number> = { [router.target.spec.name]: batch.rows.length };
+  router.related.forEach((p, i) => (out[p.spec.name] = batch.related[i]!.length));
+  return out;
+}
+
+async function runHook(which: string, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (isTransient(err)) throw err;
+    throw new TributaryError('hook_failed', `${which} hook failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Writes one batch to every table of the sync, parents before children, in the caller's
+ * transaction. Returns the target's counts (the run's) and each related table's.
+ */
+async function writeTables(
+  tx: Tx,
+  dest: Destination,
+  router: Router,
+  target: TableSpec,
+  batch: { rows: Row[]; related: Row[][]; owners: number[][] },
+  mode: 'merge' | 'append',
+  trackSeen: string | undefined,
+): Promise<{ target: RunCounts; tables: Map<string, TableCounts> }> {
+  let own = zeroCounts();
+  const tables = new Map<string, TableCounts>();
+  const now = new Date().toISOString();
+  const targetKey = router.target.spec.primaryKey[0];
+  for (const plan of router.writeOrder) {
+    if (plan.isTarget) {
+      own = await writeRows(tx, dest, target, batch.rows, mode, trackSeen, plan.spec.primaryKey);
+      continue;
+    }
+    const index = router.related.indexOf(plan);
+    let produced = batch.related[index]!;
+    if (plan.parentColumn !== null && targetKey !== undefined) {
+      produced = latestVersionsOnly(produced, batch.owners[index]!, batch.rows, targetKey);
+    }
+    const rows = lastPerKey(produced, plan.spec.primaryKey);
+    const w =
+      rows.length > 0
+        ? await dest.writeBatch(tx, plan.spec, rows, { mode: 'merge', now })
+        : { inserted: 0, updated: 0, unchanged: 0 };
+    let deleted = 0;
+    if (plan.parentColumn !== null && targetKey !== undefined && batch.rows.length > 0) {
+      // The records of this batch were read again: children they no longer produce go.
+      deleted = await dest.deleteChildren(
+        tx,
+        plan.spec,
+        plan.parentColumn,
+        batch.rows.map((r) => r[targetKey] ?? null),
+        rows,
+      );
+    }
+    tables.set(plan.spec.name, { ...w, deleted });
+  }
+  return { target: own, tables };
+}
+
+/**
+ * A record read twice in one batch (a source re-delivering it after a change): its children are
+ * those of its last version only, so a booking the later version dropped is not written.
+ */
+function latestVersionsOnly(children: Row[], owners: number[], records: Row[], key: string): Row[] {
+  const last = new Map<Cell, number>();
+  for (let i = 0; i < records.length; i++) last.set(records[i]![key] ?? null, i);
+  if (last.size === records.length) return children; // no record repeated: the common case
+  return children.filter((_, j) => last.get(records[owners[j]!]![key] ?? null) === owners[j]);
+}
+
+/** After hard deletes on the target: children whose record is gone go too. */
+async function deleteOrphanChildren(tx: Tx, router: Router): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const target = router.target.spec;
+  const key = target.primaryKey[0];
+  if (key === undefined) return out;
+  for (const plan of router.related.filter(
+    (p): p is TablePlan & { parentColumn: string } => p.parentColumn !== null,
+  )) {
+    const n = await tx.execute(
+      `DELETE FROM ${quoteIdent(plan.spec.name)} WHERE ${quoteIdent(plan.parentColumn)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${quoteIdent(target.name)} AS p WHERE p.${quoteIdent(key)} = ${quoteIdent(plan.spec.name)}.${quoteIdent(plan.parentColumn)})`,
+    );
+    if (n > 0) out.set(plan.spec.name, n);
+  }
+  return out;
+}
+
+function addTableCounts(into: Map<string, TableCounts>, table: string, c: TableCounts): void {
+  const t = into.get(table) ?? { inserted: 0, updated: 0, unchanged: 0, deleted: 0 };
+  t.inserted += c.inserted;
+  t.updated += c.updated;
+  t.unchanged += c.unchanged;
+  t.deleted += c.deleted;
+  into.set(table, t);
 }
 
 /** Writes one batch, splitting keys repeated within it so each write sees unique keys. */
@@ -560,7 +813,7 @@ async function* readAhead<T>(iterable: AsyncIterable<T>): AsyncGenerator<T, void
 
 async function dryRun(
   ctx: SyncContext,
-  mapper: Mapper,
+  router: Router,
   batchSize: number,
   options: RunOptions,
   logger: Logger,
@@ -583,11 +836,10 @@ async function dryRun(
     for (let i = 0; i < page.records.length; i++) {
       if (counts.read >= limit) break outer;
       counts.read++;
-      if (!mapper.map(page.records[i]!, page.locations?.[i]).ok) counts.quarantined++;
+      if (!router.route(page.records[i]!, page.locations?.[i]).ok) counts.quarantined++;
     }
     if (counts.read >= limit) break;
   }
   const status: RunStatus = counts.quarantined > 0 ? 'partial' : 'succeeded';
   return { runId: null, sync: ctx.name, status, ...counts, durationMs: Date.now() - started, error: null };
 }
-

@@ -18,7 +18,7 @@ test('an unknown type is a config error listing the known types', () => {
       (err) =>
         err instanceof TributaryError &&
         err.code === 'config_invalid' &&
-        err.message === `unknown source type "${type}"; known types: airtable, csv, json, jsonl`,
+        err.message === `unknown source type "${type}"; known types: airtable, csv, http, json, jsonl`,
     );
   }
 });

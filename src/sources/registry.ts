@@ -3,6 +3,7 @@ import { airtableSourceFactory } from './airtable/airtable-source.ts';
 import { csvSourceFactory } from './files/csv-source.ts';
 import { jsonSourceFactory } from './files/json-source.ts';
 import { jsonlSourceFactory } from './files/jsonl-source.ts';
+import { httpSourceFactory } from './http/http-source.ts';
 import type { SourceFactory } from './source.ts';
 
 /**
@@ -14,6 +15,7 @@ export const sourceFactories: Readonly<Record<string, SourceFactory>> = Object.f
   [jsonlSourceFactory.type]: jsonlSourceFactory,
   [jsonSourceFactory.type]: jsonSourceFactory,
   [airtableSourceFactory.type]: airtableSourceFactory,
+  [httpSourceFactory.type]: httpSourceFactory,
 });
 
 /** The factory for `type`; a config error listing the known types when there is none. */

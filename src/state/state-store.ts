@@ -28,10 +28,10 @@ export async function migrateState(dest: Destination): Promise<string[]> {
     .sort();
   for (const name of pending) {
     await dest.migrate([{ name, sql: readFileSync(join(dir, name), 'utf8') }]);
-    await dest.execute('INSERT INTO tributary_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-      name,
-      new Date().toISOString(),
-    ]);
+    await dest.execute(
+      'INSERT INTO tributary_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      [name, new Date().toISOString()],
+    );
   }
   return pending;
 }
@@ -214,7 +214,12 @@ export class StateStore {
     return (await this.dest.query('SELECT * FROM tributary_sync_status ORDER BY sync')).map(toStatus);
   }
 
-  async setPass(tx: SqlExecutor, sync: string, pass: PassState | null, cursor?: CursorValue | null): Promise<void> {
+  async setPass(
+    tx: SqlExecutor,
+    sync: string,
+    pass: PassState | null,
+    cursor?: CursorValue | null,
+  ): Promise<void> {
     const now = new Date().toISOString();
     if (cursor === undefined) {
       await tx.execute('UPDATE tributary_sync_status SET pass = $2, updated_at = $3 WHERE sync = $1', [
@@ -223,12 +228,10 @@ export class StateStore {
         now,
       ]);
     } else {
-      await tx.execute('UPDATE tributary_sync_status SET pass = $2, cursor = $3, updated_at = $4 WHERE sync = $1', [
-        sync,
-        jsonText(pass),
-        jsonText(cursor),
-        now,
-      ]);
+      await tx.execute(
+        'UPDATE tributary_sync_status SET pass = $2, cursor = $3, updated_at = $4 WHERE sync = $1',
+        [sync, jsonText(pass), jsonText(cursor), now],
+      );
     }
   }
 
@@ -242,20 +245,18 @@ export class StateStore {
 
   async setEnabled(sync: string, enabled: boolean | null): Promise<void> {
     await this.ensureStatus(sync);
-    await this.dest.execute('UPDATE tributary_sync_status SET enabled = $2, updated_at = $3 WHERE sync = $1', [
-      sync,
-      enabled === null ? null : enabled ? 1 : 0,
-      new Date().toISOString(),
-    ]);
+    await this.dest.execute(
+      'UPDATE tributary_sync_status SET enabled = $2, updated_at = $3 WHERE sync = $1',
+      [sync, enabled === null ? null : enabled ? 1 : 0, new Date().toISOString()],
+    );
   }
 
   async setSchedule(sync: string, schedule: string | null): Promise<void> {
     await this.ensureStatus(sync);
-    await this.dest.execute('UPDATE tributary_sync_status SET schedule = $2, updated_at = $3 WHERE sync = $1', [
-      sync,
-      schedule,
-      new Date().toISOString(),
-    ]);
+    await this.dest.execute(
+      'UPDATE tributary_sync_status SET schedule = $2, updated_at = $3 WHERE sync = $1',
+      [sync, schedule, new Date().toISOString()],
+    );
   }
 
   // ── runs ───────────────────────────────────────────────────────────────────
@@ -339,7 +340,7 @@ export class StateStore {
     const iso = now.toISOString();
     await tx.execute(
       `UPDATE tributary_runs SET status = $2, finished_at = $3, duration_ms = $4, error = $5, error_code = $6,
-         cursor_end = $7, metadata = $8, deleted = deleted + $9
+         cursor_end = $7, metadata = COALESCE($8, metadata), deleted = deleted + $9
        WHERE id = $1`,
       [
         run.id,
@@ -400,7 +401,12 @@ export class StateStore {
 
   // ── quarantine ─────────────────────────────────────────────────────────────
 
-  async quarantine(tx: SqlExecutor, runId: number, sync: string, rejections: readonly Rejection[]): Promise<void> {
+  async quarantine(
+    tx: SqlExecutor,
+    runId: number,
+    sync: string,
+    rejections: readonly Rejection[],
+  ): Promise<void> {
     if (rejections.length === 0) return;
     const now = new Date().toISOString();
     // Multi-row insert in chunks: 6 parameters a row stays far below both engines' limits.
@@ -421,7 +427,9 @@ export class StateStore {
     }
   }
 
-  async listQuarantine(filter: { sync?: string; runId?: number; limit?: number } = {}): Promise<QuarantineRow[]> {
+  async listQuarantine(
+    filter: { sync?: string; runId?: number; limit?: number } = {},
+  ): Promise<QuarantineRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.sync) where.push(`sync = $${params.push(filter.sync)}`);
@@ -489,16 +497,18 @@ export class StateStore {
 
   /** Extends our lease; false when it was lost (taken over after expiry). */
   async renewLease(sync: string): Promise<boolean> {
-    const n = await this.dest.execute('UPDATE tributary_leases SET expires_at = $2 WHERE sync = $1 AND instance = $3', [
-      sync,
-      new Date(Date.now() + LEASE_TTL_MS).toISOString(),
-      INSTANCE.id,
-    ]);
+    const n = await this.dest.execute(
+      'UPDATE tributary_leases SET expires_at = $2 WHERE sync = $1 AND instance = $3',
+      [sync, new Date(Date.now() + LEASE_TTL_MS).toISOString(), INSTANCE.id],
+    );
     return n > 0;
   }
 
   async releaseLease(sync: string): Promise<void> {
-    await this.dest.execute('DELETE FROM tributary_leases WHERE sync = $1 AND instance = $2', [sync, INSTANCE.id]);
+    await this.dest.execute('DELETE FROM tributary_leases WHERE sync = $1 AND instance = $2', [
+      sync,
+      INSTANCE.id,
+    ]);
   }
 
   /**
@@ -514,6 +524,124 @@ export class StateStore {
        WHERE sync = $1 AND status = 'running' AND started_at < $2`,
       [sync, now],
     );
+  }
+
+  // ── the service: queued runs, liveness, statistics, retention ─────────────
+
+  /**
+   * A run row in status 'queued' (the API answers with its id at once; a worker claims it with
+   * claimQueuedRun). started_at holds the time it was queued until it is claimed.
+   */
+  async createQueuedRun(input: {
+    sync: string;
+    trigger: RunTrigger;
+    metadata?: Record<string, unknown>;
+  }): Promise<number> {
+    await this.ensureStatus(input.sync);
+    const rows = await this.dest.query<{ id: unknown }>(
+      `INSERT INTO tributary_runs (sync, trigger, status, started_at, metadata)
+       VALUES ($1, $2, 'queued', $3, $4) RETURNING id`,
+      [input.sync, input.trigger, new Date().toISOString(), jsonText(input.metadata ?? null)],
+    );
+    return num(rows[0]?.id);
+  }
+
+  /**
+   * Turns a queued run into the running one, like createRun does for a new row. False when the
+   * row is no longer queued or its cancel was requested: then the caller must not run it.
+   */
+  async claimQueuedRun(
+    runId: number,
+    input: {
+      sync: string;
+      fullRefresh: boolean;
+      cursorStart: CursorValue | null;
+      metadata?: Record<string, unknown>;
+    },
+  ): Promise<boolean> {
+    const now = new Date().toISOString();
+    const n = await this.dest.execute(
+      `UPDATE tributary_runs SET status = 'running', full_refresh = $3, started_at = $4, instance = $5,
+         cursor_start = $6, metadata = $7, heartbeat_at = $4
+       WHERE id = $1 AND sync = $2 AND status = 'queued' AND cancel_requested_at IS NULL`,
+      [
+        runId,
+        input.sync,
+        input.fullRefresh ? 1 : 0,
+        now,
+        INSTANCE.id,
+        jsonText(input.cursorStart),
+        jsonText(input.metadata ?? null),
+      ],
+    );
+    if (n === 0) return false;
+    await this.dest.execute(
+      'UPDATE tributary_sync_status SET last_run_id = $2, last_attempt_at = $3, updated_at = $3 WHERE sync = $1',
+      [input.sync, runId, now],
+    );
+    return true;
+  }
+
+  /** Ends a run that never started (cancelled while queued, or its sync was busy). False if it was not queued. */
+  async abandonQueuedRun(
+    runId: number,
+    status: 'cancelled' | 'failed',
+    error: string,
+    errorCode: string,
+  ): Promise<boolean> {
+    const now = new Date().toISOString();
+    const n = await this.dest.execute(
+      `UPDATE tributary_runs SET status = $2, finished_at = $3, duration_ms = 0, error = $4, error_code = $5
+       WHERE id = $1 AND status = 'queued'`,
+      [runId, status, now, error, errorCode],
+    );
+    return n > 0;
+  }
+
+  /** The sync's lease when a live process holds it (not expired, holder not a dead process on this host). */
+  async liveLease(sync: string): Promise<LeaseHolder | null> {
+    const holder = await this.getLease(sync);
+    if (!holder || holder.expiresAt < new Date().toISOString()) return null;
+    if (holder.host === INSTANCE.host && holder.pid !== INSTANCE.pid && !processAlive(holder.pid))
+      return null;
+    return holder;
+  }
+
+  /** Run counts and summed counters by sync and status, for /api/stats and /metrics. */
+  async runTotals(
+    since?: string,
+  ): Promise<{ sync: string; status: RunStatus; runs: number; counts: RunCounts }[]> {
+    const rows = await this.dest.query(
+      `SELECT sync, status, count(*) AS runs, sum(read) AS read, sum(inserted) AS inserted, sum(updated) AS updated,
+         sum(unchanged) AS unchanged, sum(deleted) AS deleted, sum(quarantined) AS quarantined
+       FROM tributary_runs ${since ? 'WHERE started_at >= $1' : ''} GROUP BY sync, status ORDER BY sync, status`,
+      since ? [since] : [],
+    );
+    return rows.map((r) => ({
+      sync: String(r.sync),
+      status: String(r.status) as RunStatus,
+      runs: num(r.runs),
+      counts: {
+        read: num(r.read),
+        inserted: num(r.inserted),
+        updated: num(r.updated),
+        unchanged: num(r.unchanged),
+        deleted: num(r.deleted),
+        quarantined: num(r.quarantined),
+      },
+    }));
+  }
+
+  /**
+   * Run-history retention: deletes finished runs (and their quarantined records) that finished
+   * before `before`. Queued and running runs are never deleted. Returns the runs deleted.
+   */
+  async deleteRunsFinishedBefore(before: string): Promise<number> {
+    return this.dest.transaction(async (tx) => {
+      const old = `SELECT id FROM tributary_runs WHERE finished_at < $1 AND status NOT IN ('queued', 'running')`;
+      await tx.execute(`DELETE FROM tributary_quarantine WHERE run_id IN (${old})`, [before]);
+      return tx.execute(`DELETE FROM tributary_runs WHERE id IN (${old})`, [before]);
+    });
   }
 }
 

@@ -36,11 +36,16 @@ export function postgresAdminUrl(): Promise<string | null> {
       return url;
     } catch (err) {
       if (configured) {
-        throw new Error(`TRIBUTARY_TEST_PG_URL is set but PostgreSQL did not answer: ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new Error(
+          `TRIBUTARY_TEST_PG_URL is set but PostgreSQL did not answer: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
-      console.log(`# PostgreSQL tests skipped: no server at ${LOCAL_DEFAULT} and TRIBUTARY_TEST_PG_URL unset`);
+      console.log(
+        `# PostgreSQL tests skipped: no server at ${LOCAL_DEFAULT} and TRIBUTARY_TEST_PG_URL unset`,
+      );
       return null;
     }
   })();
@@ -87,7 +92,9 @@ export async function createPostgresDatabase(): Promise<TestDatabase | null> {
 }
 
 /** Every database the tests should run against here: SQLite always, PostgreSQL when reachable. */
-export async function testDatabaseFactories(): Promise<{ name: string; create: () => Promise<TestDatabase> }[]> {
+export async function testDatabaseFactories(): Promise<
+  { name: string; create: () => Promise<TestDatabase> }[]
+> {
   const factories: { name: string; create: () => Promise<TestDatabase> }[] = [
     { name: 'sqlite', create: createSqliteDatabase },
   ];

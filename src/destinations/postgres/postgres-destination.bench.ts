@@ -71,7 +71,9 @@ async function main(): Promise<void> {
     const t = performance.now();
     for (let i = 0; i < rows.length; i += batchSize) {
       const batch = rows.slice(i, i + batchSize);
-      const r = await d.transaction((tx) => d.writeBatch(tx, spec, batch, { mode: 'merge', now: new Date().toISOString() }));
+      const r = await d.transaction((tx) =>
+        d.writeBatch(tx, spec, batch, { mode: 'merge', now: new Date().toISOString() }),
+      );
       counts.inserted += r.inserted;
       counts.updated += r.updated;
       counts.unchanged += r.unchanged;
@@ -95,7 +97,10 @@ async function main(): Promise<void> {
     dest = await db.open(); // a fresh instance, as a new CLI run would be
     const load = await sync(dest);
     loads.push(load.ms);
-    console.log(`round ${round}: \\copy ${seconds(copies[round]!)} s, first load ${seconds(load.ms)} s`, load.counts);
+    console.log(
+      `round ${round}: \\copy ${seconds(copies[round]!)} s, first load ${seconds(load.ms)} s`,
+      load.counts,
+    );
   }
   await dest.execute('VACUUM ANALYZE notices');
   await dest.execute('CHECKPOINT');
@@ -108,7 +113,9 @@ async function main(): Promise<void> {
     const before = await walLsn();
     const noop = await sync(dest);
     const after = await walLsn();
-    const bytes = (await dest.query<{ n: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS n', [after, before]))[0]!.n;
+    const bytes = (
+      await dest.query<{ n: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS n', [after, before])
+    )[0]!.n;
     // The server-wide difference includes whatever else runs on the server; pg_walinspect (when
     // available) sums only the records that touch this database's relations.
     const ours = await dest
@@ -117,10 +124,16 @@ async function main(): Promise<void> {
          WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'`,
         [before, after],
       )
-      .then((r) => Number(r[0]!.n), () => NaN);
+      .then(
+        (r) => Number(r[0]!.n),
+        () => NaN,
+      );
     noops.push(noop.ms);
     wal.push(Number.isNaN(ours) ? Number(bytes) : ours);
-    console.log(`no-op ${round}: ${seconds(noop.ms)} s, WAL server-wide ${bytes} bytes, this database ${ours}`, noop.counts);
+    console.log(
+      `no-op ${round}: ${seconds(noop.ms)} s, WAL server-wide ${bytes} bytes, this database ${ours}`,
+      noop.counts,
+    );
   }
   const best = (xs: number[]): number => Math.min(...xs);
   console.log(

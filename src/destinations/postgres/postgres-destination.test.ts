@@ -66,7 +66,9 @@ describe('PostgresDestination', async () => {
   };
 
   const write = (spec: TableSpec, rows: Row[], now = NOW, trackSeen?: string, d = dest) =>
-    d.transaction((tx) => d.writeBatch(tx, spec, rows, { mode: 'merge', now, ...(trackSeen ? { trackSeen } : {}) }));
+    d.transaction((tx) =>
+      d.writeBatch(tx, spec, rows, { mode: 'merge', now, ...(trackSeen ? { trackSeen } : {}) }),
+    );
 
   it('creates the table with system columns and primary key, idempotently', async () => {
     await dest.ensureTable(everyType);
@@ -113,7 +115,11 @@ describe('PostgresDestination', async () => {
   it('merges: inserts new keys, updates changed rows, leaves unchanged rows untouched', async () => {
     const spec = people();
     await dest.ensureTable(spec);
-    assert.deepEqual(await write(spec, [person('a', 1), person('b', 2)]), { inserted: 2, updated: 0, unchanged: 0 });
+    assert.deepEqual(await write(spec, [person('a', 1), person('b', 2)]), {
+      inserted: 2,
+      updated: 0,
+      unchanged: 0,
+    });
     assert.deepEqual(await write(spec, [person('a', 1), person('b', 3), person('c', null)], LATER), {
       inserted: 1,
       updated: 1,
@@ -128,9 +134,13 @@ describe('PostgresDestination', async () => {
         ['c', null, LATER],
       ],
     );
-    const [{ xmin }] = await dest.query<{ xmin: string }>(`SELECT xmin::text FROM people WHERE id = 'a'`) as [{ xmin: string }];
+    const [{ xmin }] = (await dest.query<{ xmin: string }>(
+      `SELECT xmin::text FROM people WHERE id = 'a'`,
+    )) as [{ xmin: string }];
     assert.deepEqual(await write(spec, [person('a', 1)], LATER), { inserted: 0, updated: 0, unchanged: 1 });
-    const [{ xmin: after }] = await dest.query<{ xmin: string }>(`SELECT xmin::text FROM people WHERE id = 'a'`) as [{ xmin: string }];
+    const [{ xmin: after }] = (await dest.query<{ xmin: string }>(
+      `SELECT xmin::text FROM people WHERE id = 'a'`,
+    )) as [{ xmin: string }];
     assert.equal(after, xmin, 'an unchanged row is not rewritten');
   });
 
@@ -140,7 +150,11 @@ describe('PostgresDestination', async () => {
     assert.deepEqual(await write(spec, [person('a', 1)]), { inserted: 1, updated: 0, unchanged: 0 });
     // This instance remembered the table as empty, so the next batch tries a direct COPY, hits
     // the existing key and must redo the batch through the hash lookup.
-    assert.deepEqual(await write(spec, [person('b', 2), person('a', 5)]), { inserted: 1, updated: 1, unchanged: 0 });
+    assert.deepEqual(await write(spec, [person('b', 2), person('a', 5)]), {
+      inserted: 1,
+      updated: 1,
+      unchanged: 0,
+    });
     assert.deepEqual(
       (await dest.readRows(spec)).map((r) => [r.id, r.age]),
       [
@@ -157,7 +171,10 @@ describe('PostgresDestination', async () => {
     const counts = await dest.transaction(async (tx) => {
       await tx.execute('CREATE TABLE IF NOT EXISTS tributary_probe (n int)');
       await tx.execute('INSERT INTO tributary_probe VALUES (1)');
-      const r = await dest.writeBatch(tx, spec, [person('a', 1), person('z', 9)], { mode: 'merge', now: NOW });
+      const r = await dest.writeBatch(tx, spec, [person('a', 1), person('z', 9)], {
+        mode: 'merge',
+        now: NOW,
+      });
       await tx.execute('INSERT INTO tributary_probe VALUES (2)');
       return r;
     });
@@ -228,7 +245,10 @@ describe('PostgresDestination', async () => {
     );
     assert.deepEqual(await dest.query('SELECT count(*)::int AS n FROM tributary_seen_soft'), [{ n: 0 }]);
     assert.deepEqual(await write(spec, [person('b', 2)]), { inserted: 0, updated: 1, unchanged: 0 });
-    assert.equal((await dest.readRows(spec, { where: { id: 'b' }, includeSystem: true }))[0]?._deleted_at, null);
+    assert.equal(
+      (await dest.readRows(spec, { where: { id: 'b' }, includeSystem: true }))[0]?._deleted_at,
+      null,
+    );
   });
 
   it('hard-deletes unseen rows; a pass that saw nothing deletes everything', async () => {
@@ -251,13 +271,21 @@ describe('PostgresDestination', async () => {
     const spec = people(false, 'evolving');
     await dest.ensureTable(spec);
     await write(spec, [person('a', 1)]);
-    const wider: TableSpec = { ...spec, softDelete: true, columns: [...spec.columns, { name: 'email', type: 'text' }] };
+    const wider: TableSpec = {
+      ...spec,
+      softDelete: true,
+      columns: [...spec.columns, { name: 'email', type: 'text' }],
+    };
     await dest.ensureTable(wider);
     assert.deepEqual(
       (await dest.describeTable('evolving'))?.map((c) => c.name),
       ['id', 'age', '_tributary_hash', '_tributary_updated_at', 'email', '_deleted_at'],
     );
-    assert.deepEqual(await write(wider, [{ id: 'a', age: 1, email: 'a@x' }]), { inserted: 0, updated: 1, unchanged: 0 });
+    assert.deepEqual(await write(wider, [{ id: 'a', age: 1, email: 'a@x' }]), {
+      inserted: 0,
+      updated: 1,
+      unchanged: 0,
+    });
 
     const conflicting: TableSpec = { ...spec, columns: [spec.columns[0]!, { name: 'age', type: 'date' }] };
     await assert.rejects(dest.ensureTable(conflicting), (err: unknown) => {
@@ -270,7 +298,12 @@ describe('PostgresDestination', async () => {
   });
 
   it('appends every row, keys or not', async () => {
-    const spec: TableSpec = { name: 'events', columns: [{ name: 'what', type: 'text' }], primaryKey: [], softDelete: false };
+    const spec: TableSpec = {
+      name: 'events',
+      columns: [{ name: 'what', type: 'text' }],
+      primaryKey: [],
+      softDelete: false,
+    };
     await dest.ensureTable(spec);
     const batch = [{ what: 'x' }, { what: 'x' }, { what: 'y' }];
     const r = await dest.transaction((tx) => dest.writeBatch(tx, spec, batch, { mode: 'append', now: NOW }));
@@ -294,7 +327,11 @@ describe('PostgresDestination', async () => {
       assert.equal(await dest.tableExists(shadow.name), false);
     }
     // Merge still works on the swapped-in table (primary key intact).
-    assert.deepEqual(await write(spec, [person('new2', 2), person('x', 0)]), { inserted: 1, updated: 0, unchanged: 1 });
+    assert.deepEqual(await write(spec, [person('new2', 2), person('x', 0)]), {
+      inserted: 1,
+      updated: 0,
+      unchanged: 1,
+    });
   });
 
   it('rolls back everything when the transaction fails', async () => {
@@ -319,7 +356,13 @@ describe('PostgresDestination', async () => {
       assert.match(err.message, /no_such_table/);
       return true;
     });
-    const ints: TableSpec = { ...people(false, 'bad_values'), columns: [{ name: 'id', type: 'text' }, { name: 'age', type: 'integer' }] };
+    const ints: TableSpec = {
+      ...people(false, 'bad_values'),
+      columns: [
+        { name: 'id', type: 'text' },
+        { name: 'age', type: 'integer' },
+      ],
+    };
     await dest.ensureTable(ints);
     await assert.rejects(write(ints, [{ id: 'a', age: 'x' }]), /bad_values/);
   });
@@ -339,17 +382,26 @@ describe('PostgresDestination', async () => {
     await dest.ensureTable(spec);
     await write(spec, [person('a', 3), person('b', 2), person('c', 1)]);
     assert.deepEqual(await dest.readRows(spec, { where: { age: '2' } }), [person('b', 2)]);
-    assert.deepEqual(await dest.readRows(spec, { orderBy: ['age'], limit: 2 }), [person('c', 1), person('b', 2)]);
+    assert.deepEqual(await dest.readRows(spec, { orderBy: ['age'], limit: 2 }), [
+      person('c', 1),
+      person('b', 2),
+    ]);
     assert.deepEqual(await dest.readRows(spec, { where: { age: 'abc' } }), []);
     await assert.rejects(dest.readRows(spec, { where: { 'age; drop': '1' } }), { code: 'usage' });
   });
 
   it('runs multi-statement migrations, query and execute', async () => {
     await dest.migrate([
-      { name: '001', sql: 'CREATE TABLE IF NOT EXISTS tributary_m (id int primary key, at timestamptz, d date, n int8);' +
-        "INSERT INTO tributary_m VALUES (1, '2024-01-01T10:00:00+02:00', '2024-01-02', 5) ON CONFLICT DO NOTHING;" },
+      {
+        name: '001',
+        sql:
+          'CREATE TABLE IF NOT EXISTS tributary_m (id int primary key, at timestamptz, d date, n int8);' +
+          "INSERT INTO tributary_m VALUES (1, '2024-01-01T10:00:00+02:00', '2024-01-02', 5) ON CONFLICT DO NOTHING;",
+      },
     ]);
-    assert.deepEqual(await dest.query('SELECT * FROM tributary_m'), [{ id: 1, at: '2024-01-01T08:00:00.000Z', d: '2024-01-02', n: '5' }]);
+    assert.deepEqual(await dest.query('SELECT * FROM tributary_m'), [
+      { id: 1, at: '2024-01-01T08:00:00.000Z', d: '2024-01-02', n: '5' },
+    ]);
     assert.equal(await dest.execute('UPDATE tributary_m SET n = n + $1', [1]), 1);
   });
 

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { TributaryError } from '../../core/errors.ts';
-import type { ColumnType, Row } from '../../core/types.ts';
+import type { Cell, ColumnType, Row } from '../../core/types.ts';
 import type {
   Destination,
   DestinationCapabilities,
@@ -14,7 +14,7 @@ import type {
   WriteBatchOptions,
   WriteResult,
 } from '../destination.ts';
-import { quoteIdent, seenTableName, shadowTableName } from '../identifiers.ts';
+import { indexName, quoteIdent, seenTableName, shadowTableName } from '../identifiers.ts';
 import { redactUrl } from '../index.ts';
 import { encodeRow, hashLine } from '../row-encoding.ts';
 import { COMPATIBLE_TYPES, SQL_TYPES, baseTypeName, decodeCell, typeParsers } from './postgres-types.ts';
@@ -124,7 +124,11 @@ const countSql = (table: string): string => `SELECT count(*) AS n FROM ${q(table
  * `unnest($1::t1[], $2::t2[], …) AS k(k0, k1, …)`: the batch's keys (plus `extra` arrays) as a
  * relation. Positional aliases, so no user column name can collide with them.
  */
-function keysRelation(spec: TableSpec, firstParam: number, extra: { alias: string; type: string }[] = []): string {
+function keysRelation(
+  spec: TableSpec,
+  firstParam: number,
+  extra: { alias: string; type: string }[] = [],
+): string {
   const arrays = spec.primaryKey.map((k, i) => `$${firstParam + i}::${SQL_TYPES[columnType(spec, k)]}[]`);
   extra.forEach((e, i) => arrays.push(`$${firstParam + spec.primaryKey.length + i}::${e.type}[]`));
   const aliases = [...spec.primaryKey.map((_, i) => `k${i}`), ...extra.map((e) => e.alias)];
@@ -165,7 +169,10 @@ function stageName(spec: TableSpec): string {
 // ON COMMIT DELETE ROWS: the table lives as long as the pooled connection (no catalog churn per
 // batch) and is emptied by every commit.
 const createStageSql = (spec: TableSpec): string =>
-  `CREATE TEMP TABLE IF NOT EXISTS ${q(stageName(spec))} (${[...spec.columns, { name: HASH, type: 'text' as const }]
+  `CREATE TEMP TABLE IF NOT EXISTS ${q(stageName(spec))} (${[
+    ...spec.columns,
+    { name: HASH, type: 'text' as const },
+  ]
     .map((c) => `${q(c.name)} ${SQL_TYPES[c.type]}`)
     .join(', ')}) ON COMMIT DELETE ROWS`;
 
@@ -207,6 +214,14 @@ const hardDeleteSql = (spec: TableSpec): string => `DELETE FROM ${q(spec.name)} 
 const clearSeenSql = (spec: TableSpec, all: boolean): string =>
   `DELETE FROM ${q(seenTableName(spec.name))}${all ? '' : ' WHERE marker = $1'}`;
 
+const createIndexSql = (table: string, column: string): string =>
+  `CREATE INDEX IF NOT EXISTS ${q(indexName(table, column))} ON ${q(table)} (${q(column)})`;
+
+/** Children of the given parents ($1) whose key is not among the kept keys ($2, $3, …). */
+const deleteChildrenSql = (spec: TableSpec, parentColumn: string): string =>
+  `DELETE FROM ${q(spec.name)} AS t WHERE t.${q(parentColumn)} = ANY($1::${SQL_TYPES[columnType(spec, parentColumn)]}[])
+    AND NOT EXISTS (SELECT 1 FROM ${keysRelation(spec, 2)} WHERE ${keysMatch(spec, 't')})`;
+
 const renameTableSql = (from: string, to: string): string => `ALTER TABLE ${q(from)} RENAME TO ${q(to)}`;
 const renameConstraintSql = (table: string, from: string, to: string): string =>
   `ALTER TABLE ${q(table)} RENAME CONSTRAINT ${q(from)} TO ${q(to)}`;
@@ -217,9 +232,18 @@ const dropTableSql = (table: string): string => `DROP TABLE IF EXISTS ${q(table)
 // ---------------------------------------------------------------------------------------------
 
 const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300']);
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 // pg reports a dropped socket or a full pool with plain Errors, without a code.
-const TRANSIENT_MESSAGES = /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Connection ended/i;
+const TRANSIENT_MESSAGES =
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Connection ended/i;
 
 function isTransientPgError(err: Error & { code?: unknown }): boolean {
   const code = typeof err.code === 'string' ? err.code : '';
@@ -231,16 +255,24 @@ function isTransientPgError(err: Error & { code?: unknown }): boolean {
 function toTributaryError(err: unknown, where: string, context: string): unknown {
   if (err instanceof TributaryError || !(err instanceof Error)) return err;
   if (isTransientPgError(err)) {
-    return new TributaryError('destination_unavailable', `PostgreSQL at ${where} is unavailable (${context}): ${err.message}`, {
-      transient: true,
-      cause: err,
-    });
+    return new TributaryError(
+      'destination_unavailable',
+      `PostgreSQL at ${where} is unavailable (${context}): ${err.message}`,
+      {
+        transient: true,
+        cause: err,
+      },
+    );
   }
   if (err instanceof pg.DatabaseError) {
     const detail = err.detail ? ` (${err.detail})` : '';
-    return new TributaryError('destination_error', `PostgreSQL error ${context}: ${err.message}${detail} [${err.code}]`, {
-      cause: err,
-    });
+    return new TributaryError(
+      'destination_error',
+      `PostgreSQL error ${context}: ${err.message}${detail} [${err.code}]`,
+      {
+        cause: err,
+      },
+    );
   }
   return err;
 }
@@ -256,7 +288,11 @@ const sqlstate = (err: unknown): string | undefined => {
 
 function columnType(spec: TableSpec, name: string): ColumnType {
   const col = spec.columns.find((c) => c.name === name);
-  if (!col) throw new TributaryError('config_invalid', `table "${spec.name}": primary key column "${name}" is not declared`);
+  if (!col)
+    throw new TributaryError(
+      'config_invalid',
+      `table "${spec.name}": primary key column "${name}" is not declared`,
+    );
   return col.type;
 }
 
@@ -266,12 +302,20 @@ function validateSpec(spec: TableSpec): void {
   for (const c of spec.columns) {
     q(c.name);
     if (SYSTEM_NAMES.has(c.name)) {
-      throw new TributaryError('config_invalid', `table "${spec.name}": column "${c.name}" is reserved for Tributary`);
+      throw new TributaryError(
+        'config_invalid',
+        `table "${spec.name}": column "${c.name}" is reserved for Tributary`,
+      );
     }
-    if (seen.has(c.name)) throw new TributaryError('config_invalid', `table "${spec.name}": column "${c.name}" is declared twice`);
+    if (seen.has(c.name))
+      throw new TributaryError(
+        'config_invalid',
+        `table "${spec.name}": column "${c.name}" is declared twice`,
+      );
     seen.add(c.name);
   }
   for (const k of spec.primaryKey) columnType(spec, k);
+  for (const c of spec.indexes ?? []) columnType(spec, c);
 }
 
 /** The batch's key values, one array per primary-key column (the parameters of keysRelation). */
@@ -328,12 +372,15 @@ class PostgresTx implements Tx {
 
 function clientOf(tx: Tx): pg.PoolClient {
   if (tx instanceof PostgresTx) return tx.client;
-  throw new TributaryError('internal', 'a transaction of another destination was passed to the PostgreSQL destination');
+  throw new TributaryError(
+    'internal',
+    'a transaction of another destination was passed to the PostgreSQL destination',
+  );
 }
 
 // A multi-statement simple query returns one result per statement.
 const lastResult = (r: pg.QueryResult | pg.QueryResult[]): pg.QueryResult =>
-  Array.isArray(r) ? (r[r.length - 1] ?? { rows: [], rowCount: 0 } as unknown as pg.QueryResult) : r;
+  Array.isArray(r) ? (r[r.length - 1] ?? ({ rows: [], rowCount: 0 } as unknown as pg.QueryResult)) : r;
 const rowCount = (r: pg.QueryResult | pg.QueryResult[]): number =>
   Array.isArray(r) ? r.reduce((n, x) => n + (x.rowCount ?? 0), 0) : (r.rowCount ?? 0);
 
@@ -449,6 +496,7 @@ export class PostgresDestination implements Destination {
         const existing = await this.#columns(client, spec.name);
         if (existing.size === 0) {
           await client.query(createTableSql(spec));
+          for (const col of spec.indexes ?? []) await client.query(createIndexSql(spec.name, col));
           return;
         }
         const missing: { name: string; type: ColumnType }[] = [];
@@ -465,6 +513,7 @@ export class PostgresDestination implements Destination {
         }
         if (missing.length > 0) await client.query(addColumnsSql(spec.name, missing));
         await this.#ensurePrimaryKey(client, spec);
+        for (const col of spec.indexes ?? []) await client.query(createIndexSql(spec.name, col));
       } catch (err) {
         throw this.#wrap(err, `creating or altering table "${spec.name}"`);
       }
@@ -476,7 +525,10 @@ export class PostgresDestination implements Destination {
     return new Map(rows.map((r) => [r.name, r.type]));
   }
 
-  async #primaryKey(client: pg.PoolClient, table: string): Promise<{ name: string; columns: string[] } | undefined> {
+  async #primaryKey(
+    client: pg.PoolClient,
+    table: string,
+  ): Promise<{ name: string; columns: string[] } | undefined> {
     const { rows } = await client.query<{ name: string; columns: string[] }>(primaryKeySql, [q(table)]);
     return rows[0];
   }
@@ -506,7 +558,11 @@ export class PostgresDestination implements Destination {
   }
 
   async describeTable(name: string): Promise<{ name: string; type: string }[] | null> {
-    const rows = await this.#read<{ name: string; type: string }>(describeSql, [name], `describing "${name}"`);
+    const rows = await this.#read<{ name: string; type: string }>(
+      describeSql,
+      [name],
+      `describing "${name}"`,
+    );
     return rows.length > 0 ? rows : null;
   }
 
@@ -515,10 +571,15 @@ export class PostgresDestination implements Destination {
       ...spec.columns,
       ...(options.includeSystem ? systemColumns(spec) : []),
     ];
-    const known = new Map<string, ColumnType>([...spec.columns, ...systemColumns(spec)].map((c) => [c.name, c.type]));
+    const known = new Map<string, ColumnType>(
+      [...spec.columns, ...systemColumns(spec)].map((c) => [c.name, c.type]),
+    );
     const checked = (name: string): string => {
       if (!known.has(name)) {
-        throw new TributaryError('usage', `table "${spec.name}" has no column "${name}" (columns: ${[...known.keys()].join(', ')})`);
+        throw new TributaryError(
+          'usage',
+          `table "${spec.name}" has no column "${name}" (columns: ${[...known.keys()].join(', ')})`,
+        );
       }
       return q(name);
     };
@@ -569,8 +630,10 @@ export class PostgresDestination implements Destination {
       let result: WriteResult;
       if (rows.length === 0) result = { inserted: 0, updated: 0, unchanged: 0 };
       else if (options.mode === 'merge') result = await this.#merge(client, spec, rows, options.now);
-      else result = { inserted: await this.#copyNew(client, spec, rows, options.now), updated: 0, unchanged: 0 };
-      if (options.trackSeen !== undefined && rows.length > 0) await this.#trackSeen(client, spec, rows, options.trackSeen);
+      else
+        result = { inserted: await this.#copyNew(client, spec, rows, options.now), updated: 0, unchanged: 0 };
+      if (options.trackSeen !== undefined && rows.length > 0)
+        await this.#trackSeen(client, spec, rows, options.trackSeen);
       return result;
     } catch (err) {
       throw this.#wrap(err, `writing table "${spec.name}"`);
@@ -589,7 +652,12 @@ export class PostgresDestination implements Destination {
     return copyIn(client, copyTargetSql(spec), lines());
   }
 
-  async #merge(client: pg.PoolClient, spec: TableSpec, rows: readonly Row[], now: string): Promise<WriteResult> {
+  async #merge(
+    client: pg.PoolClient,
+    spec: TableSpec,
+    rows: readonly Row[],
+    now: string,
+  ): Promise<WriteResult> {
     if (spec.primaryKey.length === 0) {
       throw new TributaryError('config_invalid', `table "${spec.name}": merge writes need a primary key`);
     }
@@ -620,7 +688,12 @@ export class PostgresDestination implements Destination {
     return direct;
   }
 
-  async #mergeByHash(client: pg.PoolClient, spec: TableSpec, rows: readonly Row[], now: string): Promise<WriteResult> {
+  async #mergeByHash(
+    client: pg.PoolClient,
+    spec: TableSpec,
+    rows: readonly Row[],
+    now: string,
+  ): Promise<WriteResult> {
     const lines = new Array<string>(rows.length);
     const hashes = new Array<string>(rows.length);
     const status = new Int8Array(rows.length).fill(UNCHANGED);
@@ -653,7 +726,8 @@ export class PostgresDestination implements Destination {
     }
     const linesWith = (wanted: number, suffix: string): Iterable<string> =>
       (function* () {
-        for (let i = 0; i < rows.length; i++) if (status[i] === wanted) yield `${lines[i]}\t${hashes[i]}${suffix}`;
+        for (let i = 0; i < rows.length; i++)
+          if (status[i] === wanted) yield `${lines[i]}\t${hashes[i]}${suffix}`;
       })();
     if (inserted > 0) await copyIn(client, copyTargetSql(spec), linesWith(NEW, `\t${now}\n`));
     if (updated > 0) {
@@ -667,7 +741,12 @@ export class PostgresDestination implements Destination {
 
   // --- deletes -------------------------------------------------------------------------------
 
-  async #trackSeen(client: pg.PoolClient, spec: TableSpec, rows: readonly Row[], marker: string): Promise<void> {
+  async #trackSeen(
+    client: pg.PoolClient,
+    spec: TableSpec,
+    rows: readonly Row[],
+    marker: string,
+  ): Promise<void> {
     if (spec.primaryKey.length === 0) {
       throw new TributaryError('config_invalid', `table "${spec.name}": deletes need a primary key`);
     }
@@ -675,12 +754,21 @@ export class PostgresDestination implements Destination {
     await client.query(insertSeenSql(spec), [marker, ...keyArrays(spec, rows)]);
   }
 
-  async applyDeletes(tx: Tx, spec: TableSpec, marker: string, mode: 'soft' | 'hard', now: string): Promise<number> {
+  async applyDeletes(
+    tx: Tx,
+    spec: TableSpec,
+    marker: string,
+    mode: 'soft' | 'hard',
+    now: string,
+  ): Promise<number> {
     if (spec.primaryKey.length === 0) {
       throw new TributaryError('config_invalid', `table "${spec.name}": deletes need a primary key`);
     }
     if (mode === 'soft' && !spec.softDelete) {
-      throw new TributaryError('config_invalid', `table "${spec.name}": soft deletes need the _deleted_at column (softDelete)`);
+      throw new TributaryError(
+        'config_invalid',
+        `table "${spec.name}": soft deletes need the _deleted_at column (softDelete)`,
+      );
     }
     const client = clientOf(tx);
     try {
@@ -694,6 +782,27 @@ export class PostgresDestination implements Destination {
       return result.rowCount ?? 0;
     } catch (err) {
       throw this.#wrap(err, `deleting unseen rows of "${spec.name}"`);
+    }
+  }
+
+  async deleteChildren(
+    tx: Tx,
+    spec: TableSpec,
+    parentColumn: string,
+    parents: readonly Cell[],
+    keep: readonly Row[],
+  ): Promise<number> {
+    if (parents.length === 0) return 0;
+    if (spec.primaryKey.length === 0)
+      throw new TributaryError('config_invalid', `table "${spec.name}": child rows need a primary key`);
+    try {
+      const result = await clientOf(tx).query(deleteChildrenSql(spec, parentColumn), [
+        parents,
+        ...keyArrays(spec, keep),
+      ]);
+      return result.rowCount ?? 0;
+    } catch (err) {
+      throw this.#wrap(err, `deleting child rows of "${spec.name}"`);
     }
   }
 
@@ -735,7 +844,8 @@ export class PostgresDestination implements Destination {
       }
       await client.query(renameTableSql(shadow.name, spec.name));
       const pk = await this.#primaryKey(client, spec.name);
-      if (pk && pk.name !== pkName(spec.name)) await client.query(renameConstraintSql(spec.name, pk.name, pkName(spec.name)));
+      if (pk && pk.name !== pkName(spec.name))
+        await client.query(renameConstraintSql(spec.name, pk.name, pkName(spec.name)));
       this.#directCopy.delete(spec.name);
       this.#directCopy.delete(shadow.name);
       return oldRows;
@@ -750,4 +860,3 @@ export class PostgresDestination implements Destination {
     await this.#pool.end();
   }
 }
-

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TributaryError, errorMessage } from '../../core/errors.ts';
-import type { Row } from '../../core/types.ts';
+import type { Cell, Row } from '../../core/types.ts';
 import type {
   ColumnSpec,
   Destination,
@@ -13,7 +13,7 @@ import type {
   WriteBatchOptions,
   WriteResult,
 } from '../destination.ts';
-import { quoteIdent as q, seenTableName, shadowTableName } from '../identifiers.ts';
+import { indexName, quoteIdent as q, seenTableName, shadowTableName } from '../identifiers.ts';
 import { encodeRow, hashLine } from '../row-encoding.ts';
 import {
   SQLITE_TYPES,
@@ -135,18 +135,34 @@ function storedHashExpr(spec: TableSpec): string {
   return spec.softDelete ? `CASE WHEN ${q(DELETED_AT)} IS NULL THEN ${q(HASH)} ELSE '' END` : q(HASH);
 }
 
-function lookupHashesSql(spec: TableSpec, keyCount: number): string {
+/** `key IN (?, …)`, or `(k1, k2) IN (VALUES (?, ?), …)` for a composite key: `keyCount` keys to bind. */
+function keysInSql(spec: TableSpec, keyCount: number): string {
   const keys = spec.primaryKey.map(q);
-  const match =
-    keys.length === 1
-      ? `${keys[0]} IN (${Array.from({ length: keyCount }, () => '?').join(', ')})`
-      : `(${keys.join(', ')}) IN (VALUES ${valuesList(keys.length, keyCount)})`;
-  return `SELECT ${keys.join(', ')}, ${storedHashExpr(spec)} FROM ${q(spec.name)} WHERE ${match}`;
+  return keys.length === 1
+    ? `${keys[0]} IN (${Array.from({ length: keyCount }, () => '?').join(', ')})`
+    : `(${keys.join(', ')}) IN (VALUES ${valuesList(keys.length, keyCount)})`;
+}
+
+function lookupHashesSql(spec: TableSpec, keyCount: number): string {
+  return `SELECT ${spec.primaryKey.map(q).join(', ')}, ${storedHashExpr(spec)} FROM ${q(spec.name)} WHERE ${keysInSql(spec, keyCount)}`;
 }
 
 function keyRangeProbeSql(spec: TableSpec): string {
   const key = q(spec.primaryKey[0]!);
   return `SELECT 1 FROM ${q(spec.name)} WHERE ${key} BETWEEN ? AND ? LIMIT 1`;
+}
+
+function createIndexSql(table: string, column: string): string {
+  return `CREATE INDEX IF NOT EXISTS ${q(indexName(table, column))} ON ${q(table)} (${q(column)})`;
+}
+
+function childKeysSql(spec: TableSpec, parentColumn: string, parentCount: number): string {
+  const params = Array.from({ length: parentCount }, () => '?').join(', ');
+  return `SELECT ${spec.primaryKey.map(q).join(', ')} FROM ${q(spec.name)} WHERE ${q(parentColumn)} IN (${params})`;
+}
+
+function deleteKeysSql(spec: TableSpec, keyCount: number): string {
+  return `DELETE FROM ${q(spec.name)} WHERE ${keysInSql(spec, keyCount)}`;
 }
 
 function createSeenTableSql(spec: TableSpec): string {
@@ -558,6 +574,14 @@ export class SqliteDestination implements Destination {
   }
 
   private ensureTableNow(spec: TableSpec): void {
+    this.ensureColumns(spec);
+    for (const col of spec.indexes ?? []) {
+      columnOf(spec, col);
+      this.exec(createIndexSql(spec.name, col), `create index on ${spec.name}.${col}`);
+    }
+  }
+
+  private ensureColumns(spec: TableSpec): void {
     const existing = this.tableInfo(spec.name);
     if (existing.length === 0) {
       this.createTable(spec);
@@ -836,6 +860,58 @@ export class SqliteDestination implements Destination {
       return deleted;
     } catch (err) {
       throw toTributaryError(err, `apply deletes to ${table.name}`);
+    }
+  }
+
+  deleteChildren(
+    tx: Tx,
+    table: TableSpec,
+    parentColumn: string,
+    parents: readonly Cell[],
+    keep: readonly Row[],
+  ): Promise<number> {
+    return settle(() => this.deleteChildrenNow(tx, table, parentColumn, parents, keep));
+  }
+
+  private deleteChildrenNow(
+    tx: Tx,
+    table: TableSpec,
+    parentColumn: string,
+    parents: readonly Cell[],
+    keep: readonly Row[],
+  ): number {
+    this.checkTx(tx);
+    if (parents.length === 0) return 0;
+    if (table.primaryKey.length === 0)
+      throw new TributaryError('config_invalid', `table ${table.name}: child rows need a primary key`);
+    const plan = this.planFor(table);
+    const encodeParent = cellEncoder(columnOf(table, parentColumn).type);
+    const kept = new Set(keep.map((row) => this.rowKey(plan, row)));
+    try {
+      const doomed: unknown[][] = [];
+      let offset = 0;
+      for (const size of chunkSizes(parents.length, plan.keysPerLookup)) {
+        const params = parents.slice(offset, offset + size).map((p) => encodeParent(p));
+        offset += size;
+        const stmt = this.planStatement(plan, `find children by ${parentColumn} in`, size, () =>
+          childKeysSql(table, parentColumn, size),
+        );
+        for (const found of stmt.raw(true).safeIntegers(true).all(params) as unknown[][]) {
+          if (!kept.has(keyString(found))) doomed.push(found);
+        }
+      }
+      offset = 0;
+      let deleted = 0;
+      for (const size of chunkSizes(doomed.length, plan.keysPerLookup)) {
+        const params = doomed.slice(offset, offset + size).flat();
+        offset += size;
+        deleted += this.planStatement(plan, 'delete children from', size, () =>
+          deleteKeysSql(table, size),
+        ).run(params).changes;
+      }
+      return deleted;
+    } catch (err) {
+      throw toTributaryError(err, `delete child rows of ${table.name}`);
     }
   }
 

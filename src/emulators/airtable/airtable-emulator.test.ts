@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAirtableEmulator, type AirtableEmulator } from './airtable-emulator.ts';
@@ -339,5 +342,182 @@ describe('airtable emulator: faults', () => {
     near('slow', a.slow, 0.05);
     assert.deepEqual((await outcomes(3, 60)).statuses, a.statuses.slice(0, 60));
     assert.notDeepEqual((await outcomes(4, 60)).statuses, a.statuses.slice(0, 60));
+  });
+});
+
+describe('airtable emulator: clinic dataset', () => {
+  type Rec = Page['records'][number];
+  const BOOKING_FORMATS = /^(2025-\d\d-\d\d \d\d:\d\d|\d\d\/\d\d\/2025 \d\d:\d\d)$/;
+
+  /** The seed's measures, counted the way its import counts them. */
+  function measure(records: Rec[]): { bookings: number; leads: number; engaged: number } {
+    return {
+      bookings: records.filter((r) => ((r.fields.Booking as string | undefined) ?? '').includes('2025'))
+        .length,
+      leads: records.filter((r) => r.fields['Lead Created'] === 'Yes').length,
+      engaged: records.filter((r) => r.fields.Engaged === true).length,
+    };
+  }
+
+  /** Shape checks that hold at any size. */
+  function assertRealistic(records: Rec[]): void {
+    const names = new Map<string, string>();
+    const clinics = new Map<string, string>();
+    for (const { fields: f } of records) {
+      assert.deepEqual(
+        Object.keys(f).filter(
+          (k) =>
+            ![
+              'Conversation ID',
+              'Clinic',
+              'Automation',
+              'User ID',
+              'Customer Name',
+              'Started',
+              'Engaged',
+              'Lead Created',
+              'Booking',
+              'Last Modified',
+            ].includes(k),
+        ),
+        [],
+        'only the documented field names',
+      );
+      assert.match(f['Conversation ID'] as string, /^conv_\d{6}$/);
+      assert.match(f.Started as string, /^2025-\d\d-\d\d$/);
+      assert.ok(f['Lead Created'] === 'Yes' || f['Lead Created'] === 'No');
+      assert.ok(f.Engaged === undefined || f.Engaged === true, 'an unticked checkbox is left out');
+      const booking = f.Booking as string | undefined;
+      if (booking?.includes('2025')) {
+        assert.match(booking, BOOKING_FORMATS);
+        assert.equal(f.Engaged, true, 'a booking comes from an engaged conversation');
+        assert.equal(f['Lead Created'], 'Yes', 'a booking is a lead');
+      } else if (booking !== undefined) {
+        assert.match(booking, /^[A-Za-z ]+$/, 'no booking: a word, never a date');
+      }
+      // One customer, one name and one clinic, whichever conversation mentions them.
+      const user = f['User ID'] as string;
+      assert.equal(names.get(user) ?? f['Customer Name'], f['Customer Name'], `name of ${user}`);
+      assert.equal(clinics.get(user) ?? f.Clinic, f.Clinic, `clinic of ${user}`);
+      names.set(user, f['Customer Name'] as string);
+      clinics.set(user, f.Clinic as string);
+    }
+    assert.equal(new Set(records.map((r) => r.fields['Conversation ID'])).size, records.length);
+    assert.ok(names.size < records.length / 2, `${names.size} customers for ${records.length} conversations`);
+  }
+
+  test('defaults to the seed: 20,077 conversations, exactly 3,122 bookings, 13,908 leads, 7,910 engaged', async () => {
+    const e = await startAirtableEmulator({ ...FAST, dataset: 'clinic' });
+    try {
+      const base = e.bases[0]!;
+      assert.deepEqual(
+        base.tables.map((t) => t.name),
+        ['Conversations'],
+      );
+      const all = await listAll(e, `/v0/${base.id}/Conversations`);
+      assert.equal(all.length, 20_077);
+      assert.equal(new Set(all.map((r) => r.id)).size, 20_077);
+      assert.deepEqual(measure(all), { bookings: 3122, leads: 13_908, engaged: 7910 });
+      assertRealistic(all);
+
+      const bookings = all.map((r) => r.fields.Booking as string | undefined);
+      const iso = bookings.filter((b) => b !== undefined && /^2025-/.test(b)).length;
+      const dmy = bookings.filter((b) => b !== undefined && /^\d\d\/\d\d\/2025 /.test(b)).length;
+      assert.equal(iso + dmy, 3122);
+      assert.ok(iso > dmy && dmy > 300, `"YYYY-MM-DD HH:mm" ${iso}, "DD/MM/YYYY HH:mm" ${dmy}`);
+      assert.ok(
+        bookings.filter((b) => b === undefined).length > 10_000,
+        'most conversations without a booking have the cell empty',
+      );
+      assert.ok(bookings.includes('Declined') && bookings.includes('Call back'));
+
+      const perUser = new Map<string, number>();
+      for (const r of all)
+        perUser.set(r.fields['User ID'] as string, (perUser.get(r.fields['User ID'] as string) ?? 0) + 1);
+      const repeat = [...perUser.values()].filter((n) => n >= 3).length;
+      assert.ok(repeat > 1000, `${repeat} customers have 3 or more conversations`);
+    } finally {
+      await e.close();
+    }
+  });
+
+  test('other sizes keep the seed’s shares exactly (rounded) and deterministically', async () => {
+    const [a, same, other] = await Promise.all([
+      startAirtableEmulator({ ...FAST, dataset: 'clinic', records: 500, seed: 9 }),
+      startAirtableEmulator({ ...FAST, dataset: 'clinic', records: 500, seed: 9 }),
+      startAirtableEmulator({ ...FAST, dataset: 'clinic', records: 500, seed: 10 }),
+    ]);
+    try {
+      const path = `/v0/${a.bases[0]!.id}/Conversations`;
+      const [ra, rsame, rother] = await Promise.all([
+        listAll(a, path),
+        listAll(same, path),
+        listAll(other, path),
+      ]);
+      // 500 × 3,122 / 20,077 = 77.75; × 13,908 / 20,077 = 346.4; × 7,910 / 20,077 = 197.0.
+      assert.equal(ra.length, 500);
+      assert.deepEqual(measure(ra), { bookings: 78, leads: 346, engaged: 197 });
+      assert.deepEqual(measure(rother), { bookings: 78, leads: 346, engaged: 197 });
+      assertRealistic(ra);
+      assert.deepEqual(rsame, ra, 'same seed, same records');
+      const booked = (rs: Rec[]) =>
+        rs
+          .filter((r) => ((r.fields.Booking as string | undefined) ?? '').includes('2025'))
+          .map((r) => r.fields['Conversation ID']);
+      assert.notDeepEqual(booked(rother), booked(ra), 'another seed books other conversations');
+    } finally {
+      await Promise.all([a.close(), same.close(), other.close()]);
+    }
+  });
+
+  test('`tributary emulate airtable --dataset clinic` serves the seed’s 20,077 conversations by default', async () => {
+    const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'tributary.js');
+    const child = spawn(
+      process.execPath,
+      [bin, 'emulate', 'airtable', '--dataset', 'clinic', '--port', '0'],
+      {
+        env: { ...process.env, AIRTABLE_TOKEN: '' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      let out = '';
+      const [url, base] = await new Promise<[string, string]>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const u = /listening on (http:\/\/\S+)/.exec(out);
+          const b = /base (app\w+) \(clinic\): Conversations/.exec(out);
+          if (u && b) resolve([u[1]!, b[1]!]);
+        });
+        child.once('exit', () => reject(new Error(`emulator exited: ${out}`)));
+      });
+      const res = await fetch(`${url}/__admin/${base}/Conversations/records`);
+      const { records } = (await res.json()) as Page;
+      assert.equal(records.length, 20_077);
+      assert.deepEqual(measure(records), { bookings: 3122, leads: 13_908, engaged: 7910 });
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGINT');
+      await exited;
+    }
+  });
+
+  test('the admin endpoint lists every record without touching the rate limit or faults', async () => {
+    const e = await startAirtableEmulator({ dataset: 'clinic', records: 40, faults: '500:1' });
+    try {
+      const base = e.bases[0]!.id;
+      const res = await fetch(`${e.url}/__admin/${base}/Conversations/records`);
+      assert.equal(res.status, 200);
+      const { records } = (await res.json()) as Page;
+      assert.equal(records.length, 40);
+      assert.deepEqual(records, e.admin.list(base, 'Conversations'));
+      const api = await get(e, `/v0/${base}/Conversations`);
+      assert.equal(api.status, 500, 'every API request fails with faults 500:1');
+      const stats = e.admin.stats();
+      assert.equal(stats.requests, 1, 'only the API request counts');
+      assert.deepEqual(stats.faults, { '500': 1 });
+    } finally {
+      await e.close();
+    }
   });
 });

@@ -3,7 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ApiError, ERRORS } from './api-error.ts';
-import { createDataset, newRecordId, type BaseData, type DatasetName, type TableData } from './datasets.ts';
+import {
+  createDataset,
+  DATASET_DEFAULT_RECORDS,
+  newRecordId,
+  type BaseData,
+  type DatasetName,
+  type TableData,
+} from './datasets.ts';
 import { FaultInjector, parseFaults, type Fault } from './faults.ts';
 import {
   findField,
@@ -18,7 +25,17 @@ import { RateLimit } from './rate-limit.ts';
 /**
  * A local Airtable Web API (source-apis.md §1) over node:http: List records by GET and by
  * POST …/listRecords, Airtable's error shapes, per-base rate limit with the 30 s penalty,
- * expiring offsets, seeded data, an admin endpoint for changes and seeded fault injection.
+ * expiring offsets, seeded data (datasets.ts), an admin endpoint for changes and seeded fault
+ * injection (faults.ts).
+ *
+ * Admin endpoint, never rate limited and never faulted:
+ *   GET    /__admin/stats                        requests, 429s and injected faults, per base and in all
+ *   GET    /__admin/bases                        bases, tables, fields, views
+ *   GET    /__admin/{base}/{table}/records       every record as List records renders it, in view order
+ *   POST   /__admin/{base}/{table}/records       {"fields": {…}}: create a record
+ *   PATCH  /__admin/{base}/{table}/records/{id}  {"fields": {…}}: update (null or "" clears); bumps Last Modified
+ *   DELETE /__admin/{base}/{table}/records/{id}
+ *   POST   /__admin/iterators/expire             every offset expires, as after a server restart
  */
 
 export interface AirtableEmulatorOptions {
@@ -27,8 +44,12 @@ export interface AirtableEmulatorOptions {
   host?: string;
   /** Seeds the data, record IDs and fault draws. */
   seed?: number;
-  /** Records per table. */
+  /** Records per table; default: the dataset's own size (1,000 enforcement, 20,077 clinic). */
   records?: number;
+  /**
+   * `enforcement` (Cases and Notices of the EHS seed) or `clinic` (the clinic seed's
+   * Conversations, with its exact booking / lead / engaged counts); see datasets.ts.
+   */
   dataset?: DatasetName;
   /** Airtable allows 5 requests per second per base. */
   ratePerSecond?: number;
@@ -50,7 +71,7 @@ export const AIRTABLE_EMULATOR_DEFAULTS = {
   port: 0,
   host: '127.0.0.1',
   seed: 1,
-  records: 1000,
+  records: undefined as number | undefined,
   dataset: 'enforcement' as DatasetName,
   ratePerSecond: 5,
   penaltyMs: 30_000,
@@ -78,6 +99,8 @@ export interface EmulatorStats {
   requests: number;
   /** 429s sent, by the rate limit or by fault injection. */
   rateLimited: number;
+  /** Faults injected, by kind, over all bases (a `429` fault also counts in `rateLimited`). */
+  faults: Partial<Record<Fault, number>>;
   bases: Record<string, BaseStats>;
 }
 
@@ -94,6 +117,8 @@ export interface BaseInfo {
 
 /** The same operations as the HTTP admin endpoint, for tests in the same process. */
 export interface AirtableAdmin {
+  /** Every record of a table as List records would return it, in view order; no rate limit, no faults. */
+  list(baseId: string, table: string): ApiRecord[];
   create(baseId: string, table: string, fields: Record<string, unknown>): ApiRecord;
   /** Merges `fields` (null or "" clears a cell) and bumps the record's last-modified time. */
   update(baseId: string, table: string, recordId: string, fields: Record<string, unknown>): ApiRecord;
@@ -118,11 +143,11 @@ export async function startAirtableEmulator(
 ): Promise<AirtableEmulator> {
   const o = { ...AIRTABLE_EMULATOR_DEFAULTS, ...stripUndefined(options) };
   const now = o.now;
-  const bases = createDataset(o.dataset, o.seed, o.records);
+  const bases = createDataset(o.dataset, o.seed, o.records ?? DATASET_DEFAULT_RECORDS[o.dataset]);
   const iterators = new IteratorStore(o.iteratorTtlMs, o.seed);
   const faults = new FaultInjector(parseFaults(o.faults), o.seed);
   const limits = new Map<string, RateLimit>();
-  const stats: EmulatorStats = { requests: 0, rateLimited: 0, bases: {} };
+  const stats: EmulatorStats = { requests: 0, rateLimited: 0, faults: {}, bases: {} };
   // Last-modified times only move forward, even if two edits land in the same millisecond.
   let lastEdit = 0;
   const editTime = (): number => (lastEdit = Math.max(now(), lastEdit + 1));
@@ -166,6 +191,10 @@ export async function startAirtableEmulator(
   };
 
   const admin: AirtableAdmin = {
+    list(baseId, tableName) {
+      const table = lookup(baseId, tableName);
+      return [...table.records.keys()].map((id) => renderOne(table, id));
+    },
     create(baseId, tableName, fields) {
       const table = lookup(baseId, tableName);
       const cells = checkFields(table, fields);
@@ -217,6 +246,7 @@ export async function startAirtableEmulator(
     const fault = faults.next();
     if (fault) {
       bs.faults[fault] = (bs.faults[fault] ?? 0) + 1;
+      stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
       switch (fault) {
         case 'reset':
           req.socket.destroy();
@@ -261,6 +291,9 @@ export async function startAirtableEmulator(
       return send(res, 200, { expired: true });
     }
     if (!first || !tableName || records !== 'records' || extra.length > 0) throw ERRORS.routeNotFound();
+    if (req.method === 'GET' && recordId === undefined) {
+      return send(res, 200, { records: admin.list(first, tableName) });
+    }
     if (req.method === 'POST' && recordId === undefined) {
       const body = FieldsBody.safeParse(await readJson(req));
       if (!body.success) throw ERRORS.invalidRequest('expected {"fields": {…}}');

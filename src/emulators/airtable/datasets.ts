@@ -1,4 +1,4 @@
-import { createRandom, mixSeed } from '../../demo/random.ts';
+import { createRandom, mixSeed, type Random } from '../../demo/random.ts';
 import { generateNotices } from '../../demo/generate-notices.ts';
 
 /**
@@ -222,7 +222,99 @@ function enforcementBase(seed: number, count: number): BaseData {
   return { id: airtableId('app', nameSeed(base)), name: base, tables: [cases, notices] };
 }
 
-/** The clinic-dashboard seed: one table of chatbot conversations (Clinic, User ID, Booking, Lead Created). */
+/**
+ * The clinic-dashboard seed (seeds/002): one table of chatbot conversations, with the totals that
+ * seed's import is checked against after every run.
+ */
+export const CLINIC_TOTALS = {
+  conversations: 20_077,
+  /** Records whose "Booking" text contains "2025". */
+  bookings: 3_122,
+  /** "Lead Created" = "Yes". */
+  leads: 13_908,
+  /** "Engaged" checkbox ticked. */
+  engaged: 7_910,
+} as const;
+
+/** Records per table when the caller names no count: the clinic seed's own size for its dataset. */
+export const DATASET_DEFAULT_RECORDS: Record<DatasetName, number> = {
+  enforcement: 1000,
+  clinic: CLINIC_TOTALS.conversations,
+};
+
+/**
+ * Exact counts of the clinic dataset at `conversations` records: the seed's shares, rounded, so
+ * 20,077 conversations give exactly 3,122 bookings, 13,908 leads and 7,910 engaged.
+ */
+export function clinicCounts(conversations: number): { bookings: number; leads: number; engaged: number } {
+  const share = (n: number): number => Math.round((conversations * n) / CLINIC_TOTALS.conversations);
+  return {
+    bookings: share(CLINIC_TOTALS.bookings),
+    leads: share(CLINIC_TOTALS.leads),
+    engaged: share(CLINIC_TOTALS.engaged),
+  };
+}
+
+/** Exactly `k` of `items` (k ≤ length), by a seeded partial Fisher–Yates shuffle: counts are exact, not drawn. */
+function chooseExactly(items: readonly number[], k: number, rnd: Random): Set<number> {
+  const a = [...items];
+  for (let i = 0; i < k; i++) {
+    const j = rnd.int(i, a.length - 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return new Set(a.slice(0, k));
+}
+
+const CLINICS = [
+  ['JointChiro Leeds', 40],
+  ['JointChiro York', 25],
+  ['JointChiro Harrogate', 20],
+  ['JointChiro Wakefield', 15],
+] as const;
+const AUTOMATIONS = [
+  ['New Patient Offer', 40],
+  ['Website Chat', 30],
+  ['Missed Call', 18],
+  ['Reactivation', 12],
+] as const;
+const FIRST_NAMES = (
+  'Olivia Amelia Isla Ava Mia Grace Sophie Emily Ella Lucy Hannah Chloe Priya Aisha Zara Fatima ' +
+  'Megan Rachel Karen Susan Oliver George Harry Jack Noah Leo Oscar Jacob Thomas James Daniel ' +
+  'Mohammed Arjun Ryan Liam Mark Paul David Steven Peter'
+).split(' ');
+const LAST_NAMES = (
+  'Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans Walker ' +
+  'White Roberts Green Hall Wood Jackson Clarke Patel Khan Hussain Ahmed Shah Lewis Harrison Scott ' +
+  'Hughes Barker Atkinson Holmes Lee Moore Turner Fletcher Dawson Marsden'
+).split(' ');
+/** What the bot writes in "Booking" when no appointment was made: words only, never a date. */
+const NO_BOOKING = [
+  ['Declined', 35],
+  ['Call back', 30],
+  ['No answer', 15],
+  ['Not interested', 12],
+  ['Cancelled', 8],
+] as const;
+
+const DAY_MS = 86_400_000;
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/**
+ * Clinic dataset, one table "Conversations" (field names are a contract: the clinic example's
+ * config maps them):
+ * - Conversation ID `conv_000001`…, in creation order; `createdTime` and "Started" (a date) fall
+ *   between 2025-01-01 and 2025-12-10.
+ * - User ID: a 10-digit chatbot subscriber id. About 2.6 conversations per customer, so most
+ *   customers appear several times; each has one Customer Name and one Clinic, both derived from
+ *   the user id, so they never disagree between that customer's conversations.
+ * - Exactly `clinicCounts(n)` engaged, leads and bookings, chosen by seeded shuffles (not coin
+ *   flips): the seed's 20,077 / 3,122 / 13,908 / 7,910 at the default size, proportional
+ *   (rounded) at any other. Every booking is also engaged and a lead.
+ * - Booking: on booked conversations the appointment, 1–15 days after the start, always in 2025,
+ *   as "YYYY-MM-DD HH:mm" (about 80 %) or "DD/MM/YYYY HH:mm" (the rest). Otherwise empty (left
+ *   out of the response, as Airtable does) for about three quarters, or a word such as
+ *   "Declined" / "Call back": never a date, never "2025".
+ */
 function clinicBase(seed: number, count: number): BaseData {
   const base = 'clinic';
   const conversations = makeTable(base, 'Conversations', seed, [
@@ -237,38 +329,71 @@ function clinicBase(seed: number, count: number): BaseData {
     ['Booking', 'singleLineText'],
     ['Last Modified', 'lastModifiedTime'],
   ]);
+
+  // Which conversations engaged, became leads, booked: exact counts.
+  const pick = createRandom(mixSeed(seed, 0xb00c));
+  const n = clinicCounts(count);
+  const all = Array.from({ length: count }, (_, i) => i);
+  const engaged = chooseExactly(all, n.engaged, pick);
+  const booked = chooseExactly(
+    [...engaged].sort((a, b) => a - b),
+    n.bookings,
+    pick,
+  );
+  const others = all.filter((i) => !booked.has(i));
+  const leads = new Set([...booked, ...chooseExactly(others, n.leads - n.bookings, pick)]);
+
+  // Customers: distinct ids, each with a name and home clinic derived from the id alone.
+  const customers = Math.max(1, Math.round(count / 2.6));
+  const userIds: string[] = [];
+  const taken = new Set<string>();
+  const idSeed = mixSeed(seed, 0x05e7);
+  for (let k = 0; userIds.length < customers; k++) {
+    const id = String(1_000_000_000 + mixSeed(idSeed, k));
+    if (!taken.has(id)) userIds.push(id);
+    taken.add(id);
+  }
+  const customerOf = (userId: string): { name: string; clinic: string } => {
+    const r = createRandom(nameSeed(userId));
+    return { name: `${r.pick(FIRST_NAMES)} ${r.pick(LAST_NAMES)}`, clinic: r.weighted(CLINICS) };
+  };
+
   const rnd = createRandom(mixSeed(seed, 0xc11c));
-  const clinics = ['JointChiro Leeds', 'JointChiro York', 'JointChiro Harrogate', 'JointChiro Wakefield'];
-  const automations = ['New Patient Offer', 'Reactivation', 'Missed Call', 'Website Chat'];
-  const names = [
-    'Sam Patel',
-    'Alex Jones',
-    'Jo Smith',
-    'Chris Brown',
-    'Priya Shah',
-    'Tom Hughes',
-    'Amy Clarke',
-  ];
-  const start = Date.UTC(2024, 0, 1);
+  const from = Date.UTC(2025, 0, 1);
+  const to = Date.UTC(2025, 11, 10);
+  const starts = Array.from({ length: count }, () => from + rnd.int(0, (to - from) / 1000) * 1000).sort(
+    (a, b) => a - b,
+  );
   for (let i = 0; i < count; i++) {
-    const created = start + rnd.int(0, 540 * 86_400) * 1000;
-    const engaged = rnd.chance(0.394);
-    const lead = rnd.chance(0.693);
-    const booked = rnd.chance(0.155);
-    addRecord(conversations, created, created + rnd.int(0, 30 * 86_400) * 1000, {
+    const started = starts[i]!;
+    const userId = rnd.pick(userIds);
+    const customer = customerOf(userId);
+    let booking = '';
+    if (booked.has(i)) {
+      let at = Math.floor(started / DAY_MS) * DAY_MS + rnd.int(1, 14) * DAY_MS;
+      if (new Date(at).getUTCDay() === 0) at += DAY_MS; // clinics are closed on Sundays
+      const d = new Date(at + rnd.int(32, 74) * 15 * 60_000); // 08:00–18:30
+      const [y, m, day, hh, mm] = [
+        d.getUTCFullYear(),
+        pad2(d.getUTCMonth() + 1),
+        pad2(d.getUTCDate()),
+        pad2(d.getUTCHours()),
+        pad2(d.getUTCMinutes()),
+      ];
+      booking = rnd.chance(0.8) ? `${y}-${m}-${day} ${hh}:${mm}` : `${day}/${m}/${y} ${hh}:${mm}`;
+    } else if (rnd.chance(0.25)) {
+      booking = rnd.weighted(NO_BOOKING);
+    }
+    addRecord(conversations, started, started + rnd.int(60, 20 * 86_400) * 1000, {
       'Conversation ID': `conv_${String(i + 1).padStart(6, '0')}`,
-      Clinic: rnd.pick(clinics),
-      Automation: rnd.pick(automations),
-      'User ID': `user_${rnd.int(1, Math.max(10, Math.round(count * 0.8)))}`,
-      'Customer Name': rnd.chance(0.9) ? rnd.pick(names) : '',
-      Started: new Date(created).toISOString().slice(0, 10),
-      Engaged: engaged,
-      'Lead Created': lead ? 'Yes' : 'No',
-      Booking: booked
-        ? `2025-0${rnd.int(1, 9)}-${String(rnd.int(1, 28)).padStart(2, '0')} 10:00`
-        : rnd.chance(0.2)
-          ? 'Declined'
-          : '',
+      Clinic: customer.clinic,
+      Automation: rnd.weighted(AUTOMATIONS),
+      'User ID': userId,
+      'Customer Name': customer.name,
+      Started: new Date(started).toISOString().slice(0, 10),
+      Engaged: engaged.has(i),
+      'Lead Created': leads.has(i) ? 'Yes' : 'No',
+      Booking: booking,
     });
   }
   return { id: airtableId('app', nameSeed(base)), name: base, tables: [conversations] };

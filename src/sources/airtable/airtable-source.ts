@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { numberOrText } from '../../config/schema.ts';
 import { TributaryError, errorMessage } from '../../core/errors.ts';
 import type { Checkpoint, CursorValue, Logger, RawRecord } from '../../core/types.ts';
 import { createHttpClient, type HttpClient, type HttpResponse, type Query } from '../http/http-client.ts';
 import { HttpError } from '../http/http-error.ts';
 import { bodyCursor, type PageRequest } from '../http/paginators.ts';
-import { RateLimiter } from '../http/rate-limiter.ts';
+import { sharedRateLimiter } from '../http/rate-limiter.ts';
 import type {
   CheckResult,
   Page,
@@ -62,7 +63,7 @@ export const airtableConfigSchema = z
       .array(z.strictObject({ field: z.string().min(1), direction: z.enum(['asc', 'desc']).default('asc') }))
       .optional(),
     /** Records per request, at most 100 (and never more than the sync's batch size). */
-    pageSize: z.number().int().min(1).max(100).default(AIRTABLE_DEFAULTS.pageSize),
+    pageSize: numberOrText(z.number().int().min(1).max(100)).default(AIRTABLE_DEFAULTS.pageSize),
     /** Key fields by id (`fld…`) instead of name, so renames do not break the mapping. */
     returnFieldsByFieldId: z.boolean().default(AIRTABLE_DEFAULTS.returnFieldsByFieldId),
     /** 'json' (default) or 'string' (needs timeZone and userLocale; Airtable says it is not stable). */
@@ -81,9 +82,9 @@ export const airtableConfigSchema = z
       .refine((s) => !/[{}]/.test(s), 'lastModifiedField must not contain { or }')
       .optional(),
     /** Requests per second for this base, shared by every sync of the process (default 5). */
-    ratePerSecond: z.number().positive().max(1000).default(AIRTABLE_DEFAULTS.ratePerSecond),
+    ratePerSecond: numberOrText(z.number().positive().max(1000)).default(AIRTABLE_DEFAULTS.ratePerSecond),
     /** Wait after a 429 without Retry-After, in ms (default 30,000: Airtable's penalty). */
-    rateLimitPenaltyMs: z.number().int().min(0).default(AIRTABLE_DEFAULTS.rateLimitPenaltyMs),
+    rateLimitPenaltyMs: numberOrText(z.number().int().min(0)).default(AIRTABLE_DEFAULTS.rateLimitPenaltyMs),
   })
   .refine((c) => c.cellFormat !== 'string' || (c.timeZone !== undefined && c.userLocale !== undefined), {
     path: ['cellFormat'],
@@ -109,14 +110,6 @@ export const airtableSourceFactory: SourceFactory<AirtableConfig> = {
     return new AirtableSource(config, ctx);
   },
 };
-
-/** One limiter per rate, keyed by base: every sync of a base in this process shares its budget. */
-const limiters = new Map<number, RateLimiter>();
-function limiterFor(ratePerSecond: number): RateLimiter {
-  let limiter = limiters.get(ratePerSecond);
-  if (!limiter) limiters.set(ratePerSecond, (limiter = new RateLimiter({ ratePerSecond })));
-  return limiter;
-}
 
 /** List records parameters, before they are encoded for GET (query) or POST (body). */
 interface ListParams {
@@ -149,7 +142,7 @@ export class AirtableSource implements Source {
       source: this.#what,
       baseUrl: `${config.endpoint.replace(/\/+$/, '')}/v0`,
       headers: { authorization: `Bearer ${config.token}`, 'user-agent': 'tributary' },
-      rateLimiter: limiterFor(config.ratePerSecond),
+      rateLimiter: sharedRateLimiter(config.ratePerSecond),
       rateKey: config.baseId,
       retries: { rateLimitedDelayMs: config.rateLimitPenaltyMs },
       logger: ctx.logger,

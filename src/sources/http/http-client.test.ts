@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { TributaryError } from '../../core/errors.ts';
 import { createHttpClient, serverWaitMs, type HttpClientOptions } from './http-client.ts';
@@ -346,5 +350,298 @@ describe('createHttpClient', () => {
       return true;
     });
     assert.ok(performance.now() - t0 < 1000);
+  });
+});
+
+const PROXY_VARIABLES = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy'];
+
+/** Runs `fn` with exactly these proxy variables set (the others unset), then restores the environment. */
+async function withProxyEnv(vars: Record<string, string>, fn: () => Promise<void>): Promise<void> {
+  const saved = PROXY_VARIABLES.map((name) => [name, process.env[name]] as const);
+  for (const name of PROXY_VARIABLES) delete process.env[name];
+  Object.assign(process.env, vars);
+  try {
+    await fn();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+interface ForwardProxy {
+  url: string;
+  /** Request targets of plain proxied requests, as received (absolute-form). */
+  requests: string[];
+  /** Targets of CONNECT requests (host:port); the proxy refuses them with 403. */
+  connects: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A forward proxy on loopback, as Squid with its default rules behaves: plain requests in
+ * absolute-form (`GET http://host:port/path`) are forwarded, to loopback only; CONNECT is refused.
+ */
+async function startForwardProxy(): Promise<ForwardProxy> {
+  const requests: string[] = [];
+  const connects: string[] = [];
+  const proxy = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '');
+    } catch {
+      res.writeHead(400).end('a proxy expects an absolute URI');
+      return;
+    }
+    if (target.hostname !== '127.0.0.1') {
+      res.writeHead(403).end('loopback only');
+      return;
+    }
+    const upstream = httpRequest(target, { method: req.method, headers: req.headers, agent: false }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  proxy.on('connect', (req, socket: Socket) => {
+    connects.push(req.url ?? '');
+    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    connects,
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  };
+}
+
+describe('createHttpClient: proxies from the environment', () => {
+  test('HTTP_PROXY: requests go to the proxy in absolute form; NO_PROXY and proxy "none" go direct', async () => {
+    const target = await server((_req, res) => sendJson(res, 200, { ok: true }));
+    const proxy = await startForwardProxy();
+    after(() => proxy.close());
+    const make = (proxyMode: 'env' | 'none') =>
+      createHttpClient({
+        source: 'api (test)',
+        baseUrl: `${target.url}/v0`,
+        headers: { authorization: `Bearer ${TOKEN}` },
+        proxy: proxyMode,
+      });
+
+    await withProxyEnv({ HTTP_PROXY: proxy.url }, async () => {
+      const c = make('env');
+      try {
+        assert.deepEqual((await c.getJson('/items', { query: { page: 2 } })).body, { ok: true });
+      } finally {
+        await c.close();
+      }
+    });
+    assert.deepEqual(proxy.requests, [`${target.url}/v0/items?page=2`]);
+    assert.equal(
+      proxy.connects.length,
+      0,
+      'plain http is not tunnelled (proxies refuse CONNECT to non-TLS ports)',
+    );
+    assert.equal(target.requests.length, 1);
+    assert.equal(target.requests[0]!.url, '/v0/items?page=2');
+    assert.equal(target.requests[0]!.headers.authorization, `Bearer ${TOKEN}`);
+
+    // NO_PROXY names the host (with or without port): straight to the server.
+    for (const noProxy of ['127.0.0.1', `example.org, 127.0.0.1:${new URL(target.url).port}`]) {
+      await withProxyEnv({ HTTP_PROXY: proxy.url, NO_PROXY: noProxy }, async () => {
+        const c = make('env');
+        try {
+          await c.getJson('/direct');
+        } finally {
+          await c.close();
+        }
+      });
+    }
+    // proxy: 'none' ignores the variables altogether.
+    await withProxyEnv({ HTTP_PROXY: proxy.url }, async () => {
+      const c = make('none');
+      try {
+        await c.getJson('/direct');
+      } finally {
+        await c.close();
+      }
+    });
+    assert.equal(proxy.requests.length, 1, 'the proxy saw no more requests');
+    assert.deepEqual(
+      target.requests.map((r) => r.url),
+      ['/v0/items?page=2', '/v0/direct', '/v0/direct', '/v0/direct'],
+    );
+  });
+
+  test('HTTPS_PROXY: an https API is asked of the proxy by CONNECT; the client never connects itself', async () => {
+    const proxy = await startForwardProxy();
+    after(() => proxy.close());
+    const logger = capturingLogger();
+    await withProxyEnv({ HTTPS_PROXY: proxy.url }, async () => {
+      // Nothing listens on localhost:9: a direct connection would fail with ECONNREFUSED.
+      const c = createHttpClient({
+        source: 'airtable (base appTEST)',
+        baseUrl: 'https://localhost:9/v0',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        retries: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+        logger,
+      });
+      try {
+        const err = await failure(() => c.getJson('/appTEST/tbl'));
+        assert.equal(err.transient, true);
+        assert.match(err.message, /^airtable \(base appTEST\): GET \/v0\/appTEST\/tbl failed 2 times/);
+        assert.match(err.message, /Proxy response \(403\)/);
+        assert.doesNotMatch(err.message, /ECONNREFUSED/);
+        assertNoSecret(err, logger.lines);
+      } finally {
+        await c.close();
+      }
+    });
+    assert.deepEqual(proxy.connects, ['localhost:9', 'localhost:9'], 'one tunnel request per attempt');
+    assert.deepEqual(proxy.requests, []);
+  });
+});
+
+/**
+ * A loopback port that never completes a connection: a listener in another process whose event
+ * loop is blocked, so it never accepts, with its accept queue filled. Linux then drops further
+ * SYNs (no RST, unlike a closed port), so a connect can only time out.
+ */
+async function unacceptingPort(): Promise<{ host: string; close(): void }> {
+  const listener = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:net').createServer();
+       s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+         process.stdout.write(s.address().port + '\\n');
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+       });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [chunk] = (await once(listener.stdout, 'data')) as [Buffer];
+  const port = Number(chunk.toString().trim());
+  // backlog 1 queues two completed handshakes; a few more make sure the queue is full.
+  const fillers = Array.from({ length: 6 }, () => connect(port, '127.0.0.1').on('error', () => {}));
+  await Promise.all(fillers.slice(0, 2).map((f) => once(f, 'connect')));
+  return {
+    host: `127.0.0.1:${port}`,
+    close() {
+      for (const f of fillers) f.destroy();
+      listener.kill('SIGKILL');
+    },
+  };
+}
+
+describe('createHttpClient: connect timeout and terminal errors', () => {
+  test('a connect timeout is retried, then fails transient, naming the source and the host', async () => {
+    const hole = await unacceptingPort();
+    const logger = capturingLogger();
+    const c = createHttpClient({
+      source: 'airtable (base appTEST)',
+      baseUrl: `http://${hole.host}/v0`,
+      headers: { authorization: `Bearer ${TOKEN}` },
+      proxy: 'none',
+      timeouts: { connect: 200 },
+      retries: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+      logger,
+    });
+    try {
+      const err = await failure(() => c.getJson('/appTEST/tbl'));
+      assert.equal(err.code, 'source_unavailable');
+      assert.equal(err.transient, true);
+      assert.equal(err.status, undefined);
+      assert.match(
+        err.message,
+        /^airtable \(base appTEST\): GET \/v0\/appTEST\/tbl failed 2 times, last with a connect timeout/,
+      );
+      assert.ok(err.message.includes(hole.host), `names the host: ${err.message}`);
+      assert.equal(logger.lines.length, 1);
+      assert.match(logger.lines[0]!, /connect timeout.*retry 1\/1/);
+      assertNoSecret(err, logger.lines);
+    } finally {
+      await c.close();
+      hole.close();
+    }
+  });
+
+  test('401, 403, 404 and 422 fail at once, naming the source, the path and what to fix, never the token', async () => {
+    const cases: [number, unknown, RegExp][] = [
+      [
+        401,
+        { error: { type: 'AUTHENTICATION_REQUIRED', message: `Bad token ${TOKEN}` } },
+        /Check the credentials/,
+      ],
+      [
+        403,
+        {
+          error: {
+            type: 'INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND',
+            message: `token ${TOKEN} may not read this`,
+          },
+        },
+        /lack access: check the token’s scopes/,
+      ],
+      [
+        404,
+        { error: { type: 'NOT_FOUND', message: `Could not find table tbl for Bearer ${TOKEN}` } },
+        /Check the ids and names/,
+      ],
+      [
+        422,
+        {
+          error: {
+            type: 'INVALID_FILTER_BY_FORMULA',
+            message: 'The formula for filtering records is invalid',
+          },
+        },
+        /check the source options/,
+      ],
+    ];
+    for (const [status, body, fix] of cases) {
+      const s = await server((_req, res) => sendJson(res, status, body));
+      const { c, logger } = client(s);
+      const err = await failure(() =>
+        c.getJson('/appX/tblY', { query: { filterByFormula: `{x} = '${TOKEN}'` } }),
+      );
+      assert.equal(s.requests.length, 1, `${status} is not retried`);
+      assert.equal(err.transient, false);
+      assert.equal(err.status, status);
+      assert.ok(
+        err.message.startsWith('airtable (base appTEST): GET /v0/appX/tblY?filterByFormula=… returned'),
+        err.message,
+      );
+      assert.match(err.message, fix);
+      assert.equal(logger.lines.length, 0, 'nothing to retry, nothing logged');
+      assertNoSecret(err, logger.lines);
+    }
+  });
+
+  test('error bodies are read only up to a bound, and their text is shortened in messages', async () => {
+    const huge = 'x'.repeat(2 * 1024 * 1024);
+    const s = await server((req, res) => {
+      if (req.url?.includes('long-message'))
+        sendJson(res, 422, { error: { type: 'INVALID_REQUEST_UNKNOWN', message: huge.slice(0, 10_000) } });
+      else sendJson(res, 422, { error: { type: 'INVALID_REQUEST_UNKNOWN', message: huge } });
+    });
+    const { c } = client(s);
+    const big = await failure(() => c.getJson('/huge'));
+    assert.equal(big.status, 422);
+    assert.equal(big.transient, false);
+    assert.ok(big.message.length < 1000, `message of ${big.message.length} characters`);
+    const long = await failure(() => c.getJson('/long-message'));
+    assert.equal(long.apiErrorType, 'INVALID_REQUEST_UNKNOWN');
+    assert.ok(long.message.length < 1000, `message of ${long.message.length} characters`);
+    assert.match(long.message, /x…\. The API rejected the request/);
   });
 });

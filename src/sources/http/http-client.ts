@@ -152,7 +152,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const useProxy =
     cfg.proxy === 'env' &&
     ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((v) => (process.env[v] ?? '') !== '');
-  const dispatcher: Dispatcher = useProxy ? new EnvHttpProxyAgent(agentOptions) : new Agent(agentOptions);
+  const dispatcher: Dispatcher = useProxy
+    ? // proxyTunnel false: plain-http URLs go to the proxy as absolute-form requests, as curl and
+      // browsers send them; undici's default (CONNECT for every URL) is refused by proxies that
+      // allow CONNECT only to TLS ports (Squid's default rules). https URLs still tunnel.
+      new EnvHttpProxyAgent({ ...agentOptions, proxyTunnel: false })
+    : new Agent(agentOptions);
 
   const resolve = (pathOrUrl: string, query: Query | undefined): URL => {
     let url: URL;
@@ -238,7 +243,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         if (err instanceof TributaryError) throw err;
         if (opts.signal?.aborted) throwIfAborted(opts.signal, cfg.source);
         if (!isNetworkError(err)) throw err;
-        failure = { reason: describeNetworkError(err), cause: err };
+        failure = { reason: describeNetworkError(err, url.host, cfg.timeouts.connect), cause: err };
       }
 
       if (failure.waitMs !== undefined && failure.waitMs > cfg.retries.maxRetryAfterMs) {
@@ -295,7 +300,17 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     body: string | undefined,
     signal: AbortSignal | undefined,
   ) {
-    return undiciRequest(url, { method, headers, body, signal, dispatcher });
+    // Timeouts per request as well: undici's non-tunnelling proxy path builds its own pool,
+    // which would otherwise fall back to undici's 300 s defaults.
+    return undiciRequest(url, {
+      method,
+      headers,
+      body,
+      signal,
+      dispatcher,
+      headersTimeout: cfg.timeouts.headers,
+      bodyTimeout: cfg.timeouts.body,
+    });
   }
 
   function json<T>(res: HttpResponse, method: string): HttpResponse<T> {
@@ -402,12 +417,16 @@ function isNetworkError(err: unknown): boolean {
   return typeof code === 'string' && NETWORK_CODES.has(code);
 }
 
-function describeNetworkError(err: unknown): string {
-  if (err instanceof undiciErrors.ConnectTimeoutError) return 'a connect timeout';
-  if (err instanceof undiciErrors.HeadersTimeoutError) return 'a timeout waiting for the response headers';
-  if (err instanceof undiciErrors.BodyTimeoutError) return 'a timeout while reading the response body';
+/** What went wrong on the wire, naming the host: which one is unreachable is the first thing to check. */
+function describeNetworkError(err: unknown, host: string, connectTimeoutMs: number): string {
+  if (err instanceof undiciErrors.ConnectTimeoutError)
+    return `a connect timeout (no connection to ${host} within ${connectTimeoutMs} ms)`;
+  if (err instanceof undiciErrors.HeadersTimeoutError)
+    return `a timeout waiting for the response headers from ${host}`;
+  if (err instanceof undiciErrors.BodyTimeoutError)
+    return `a timeout while reading the response body from ${host}`;
   const code = (err as { code?: unknown }).code;
-  return `a network error (${typeof code === 'string' ? `${code}: ` : ''}${errorMessage(err)})`;
+  return `a network error reaching ${host} (${typeof code === 'string' ? `${code}: ` : ''}${errorMessage(err)})`;
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, source: string): void {

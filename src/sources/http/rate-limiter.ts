@@ -193,3 +193,14 @@ function abortError(signal: AbortSignal): TributaryError {
     cause: signal.reason,
   });
 }
+
+/**
+ * The process-wide limiter for a rate. Buckets inside it are per key (an Airtable base, a host),
+ * so every sync of one base or host in this process shares that key's budget.
+ */
+const shared = new Map<number, RateLimiter>();
+export function sharedRateLimiter(ratePerSecond: number): RateLimiter {
+  let limiter = shared.get(ratePerSecond);
+  if (!limiter) shared.set(ratePerSecond, (limiter = new RateLimiter({ ratePerSecond })));
+  return limiter;
+}

@@ -1,0 +1,49 @@
+/**
+ * The service for tests: started in process over a test project, logs captured in memory, and
+ * a helper that waits for a condition with a generous deadline (never asserting on timing).
+ */
+import { Writable } from 'node:stream';
+import { startService, type RunningService, type ServiceOptions } from '../../src/server/service.ts';
+import type { TestProject } from './project.ts';
+
+export interface TestService extends RunningService {
+  /** Every log line written so far. */
+  logs(): string;
+}
+
+export async function startTestService(
+  project: TestProject,
+  options: ServiceOptions = {},
+): Promise<TestService> {
+  let logs = '';
+  const logStream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs += chunk.toString();
+      done();
+    },
+  });
+  const service = await startService({
+    configFile: project.configFile,
+    env: { ...process.env, DATABASE_URL: undefined, TRIBUTARY_TOKEN: undefined, ...options.env },
+    port: 0,
+    logLevel: 'debug',
+    logStream,
+    ...options,
+  });
+  return Object.assign(service, { logs: () => logs });
+}
+
+/** Polls `check` until it returns a value other than undefined/false; fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
