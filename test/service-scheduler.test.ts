@@ -8,13 +8,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../src/core/types.ts';
 import { LocalEventBus, type ServiceEvent } from '../src/scheduler/event-bus.ts';
-import { InProcessQueue, deterministicUuid, type SyncJob } from '../src/scheduler/job-queue.ts';
+import {
+  InProcessQueue,
+  deterministicUuid,
+  type JobQueue,
+  type SyncJob,
+} from '../src/scheduler/job-queue.ts';
+import { PgBossQueue } from '../src/scheduler/pg-boss-queue.ts';
 import { RunExecutor } from '../src/scheduler/run-executor.ts';
 import { parseSchedule, scheduleProblem } from '../src/scheduler/schedule.ts';
 import { ScheduleStore } from '../src/scheduler/schedule-store.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import type { Tributary } from '../src/tributary.ts';
-import { createSqliteDatabase, testDatabaseFactories, type TestDatabase } from './helpers/databases.ts';
+import {
+  createPostgresDatabase,
+  createSqliteDatabase,
+  postgresAdminUrl,
+  testDatabaseFactories,
+  type TestDatabase,
+} from './helpers/databases.ts';
 import { createProject, csv, type TestProject } from './helpers/project.ts';
 import { waitFor } from './helpers/service.ts';
 
@@ -59,9 +71,8 @@ describe('schedule expressions', () => {
 });
 
 /** A scheduler over its own Tributary and queue, as one instance would have. */
-async function instance(project: TestProject) {
+async function instance(project: TestProject, queue: JobQueue = new InProcessQueue(silentLogger)) {
   const t = await project.open();
-  const queue = new InProcessQueue(silentLogger);
   const bus = new LocalEventBus(`test-${Math.random()}`);
   const events: ServiceEvent[] = [];
   bus.subscribe((e) => events.push(e));
@@ -75,9 +86,9 @@ async function instance(project: TestProject) {
   });
   const sent: SyncJob[] = [];
   const send = queue.send.bind(queue);
-  queue.send = (job) => {
+  queue.send = (job, within) => {
     sent.push(job);
-    return send(job);
+    return send(job, within);
   };
   return { t, queue, store, executor, scheduler, sent, events };
 }
@@ -123,7 +134,6 @@ for (const factory of await testDatabaseFactories()) {
         assert.equal(ticks('a').length, 30);
         assert.equal(new Set(ticks('a')).size, 30, 'no tick twice');
         assert.equal(ticks('b').length, 15);
-        assert.ok(instances.filter((i) => i.sent.length > 0).length >= 2, 'the work spreads over instances');
 
         // Down for 3 hours: 180 missed ticks of a run once, then the cadence resumes.
         const before = instances.map((i) => i.sent.length);
@@ -137,6 +147,53 @@ for (const factory of await testDatabaseFactories()) {
           await i.queue.close();
           await i.t.close();
         }
+      }
+    });
+
+    it('claims a tick and sends its job in one transaction: a failed send leaves the tick due', async () => {
+      // A queue in the database inserts its job through the claim's transaction; here the insert
+      // is a row in a table of our own, and a send can be made to fail after making it.
+      const base = new InProcessQueue(silentLogger);
+      let failNext = false;
+      const queue: JobQueue = {
+        kind: 'test-transactional',
+        transactional: true,
+        async send(job, within) {
+          assert.ok(within, 'a transactional queue is given the transaction');
+          await within.execute('INSERT INTO test_jobs (id) VALUES ($1)', [job.id]);
+          if (failNext) {
+            failNext = false;
+            throw new Error('the queue failed');
+          }
+          return base.send(job);
+        },
+        work: (handler, concurrency) => base.work(handler, concurrency),
+        stopWorking: () => base.stopWorking(),
+        depth: () => base.depth(),
+        close: () => base.close(),
+      };
+      const i = await instance(project, queue);
+      try {
+        await i.t.dest.execute('CREATE TABLE test_jobs (id text PRIMARY KEY)');
+        await i.scheduler.tick(at(400 * MIN)); // schedule rows up to date
+        const due = (await i.store.list()).find((r) => r.sync === 'a')!.nextRunAt;
+        const id = deterministicUuid(`a|tick|${due}`);
+        const jobRows = () => i.t.dest.query('SELECT id FROM test_jobs WHERE id = $1', [id]);
+        const t1 = new Date(Date.parse(due) + 1000);
+        failNext = true;
+        await assert.rejects(i.scheduler.tick(t1), /the queue failed/);
+        assert.equal((await i.store.list()).find((r) => r.sync === 'a')!.nextRunAt, due, 'still due');
+        assert.equal((await jobRows()).length, 0, 'the job insert was rolled back with the claim');
+
+        await i.scheduler.tick(t1);
+        const row = (await i.store.list()).find((r) => r.sync === 'a')!;
+        assert.notEqual(row.nextRunAt, due, 'claimed on the next tick');
+        assert.equal(row.lastJobId, id);
+        assert.deepEqual(await jobRows(), [{ id }]);
+      } finally {
+        await i.t.dest.execute('DROP TABLE IF EXISTS test_jobs');
+        await i.queue.close();
+        await i.t.close();
       }
     });
   });
@@ -328,3 +385,34 @@ describe('scheduler behaviour (SQLite)', () => {
     assert.ok(i.sent.filter((j) => j.id === resumeId).length <= 2);
   });
 });
+
+const pgUrl = await postgresAdminUrl();
+describe(
+  'pg-boss queue',
+  { skip: pgUrl ? false : 'no PostgreSQL server (see test/helpers/databases.ts)' },
+  () => {
+    it('sends a job inside the caller’s transaction: rolled back, it never existed; committed, once', async () => {
+      const db = (await createPostgresDatabase())!;
+      const dest = await db.open();
+      const queue = await PgBossQueue.start(db.url, silentLogger);
+      try {
+        const job: SyncJob = { id: deterministicUuid('pg-boss-tx'), sync: 's', trigger: 'schedule' };
+        await assert.rejects(
+          dest.transaction(async (tx) => {
+            assert.equal(await queue.send(job, tx), true);
+            throw new Error('roll back');
+          }),
+          /roll back/,
+        );
+        assert.equal(await queue.depth(), 0, 'the rolled-back job does not exist');
+        assert.equal(await dest.transaction((tx) => queue.send(job, tx)), true);
+        assert.equal(await queue.send(job), false, 'the same id again is not a new job');
+        assert.equal(await queue.depth(), 1);
+      } finally {
+        await queue.close();
+        await dest.close();
+        await db.drop();
+      }
+    });
+  },
+);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { SqlExecutor } from '../destinations/destination.ts';
 import type { RunTrigger } from '../core/types.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/types.ts';
@@ -26,8 +27,16 @@ export type JobHandler = (job: SyncJob) => Promise<void>;
 
 export interface JobQueue {
   readonly kind: string;
-  /** True when a new job was queued, false when a job with this id was sent before. */
-  send(job: SyncJob): Promise<boolean>;
+  /**
+   * Whether `send(job, within)` inserts the job in the caller's database transaction, so the job
+   * exists exactly when that transaction commits (the queue lives in the destination database).
+   */
+  readonly transactional: boolean;
+  /**
+   * True when a new job was queued, false when a job with this id was sent before. `within`
+   * is used only by transactional queues; others ignore it, and callers send after committing.
+   */
+  send(job: SyncJob, within?: SqlExecutor): Promise<boolean>;
   /** Starts taking jobs, running at most `concurrency` at once. */
   work(handler: JobHandler, concurrency: number): Promise<void>;
   /** Stops taking new jobs and waits for the handlers in flight. */
@@ -58,6 +67,7 @@ const REMEMBERED_IDS = 10_000;
  */
 export class InProcessQueue implements JobQueue {
   readonly kind = 'in-process';
+  readonly transactional = false;
   readonly #waiting: SyncJob[] = [];
   readonly #seen = new Set<string>();
   readonly #running = new Map<string, Promise<void>>();

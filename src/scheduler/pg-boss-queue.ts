@@ -1,6 +1,7 @@
 import PgBoss from 'pg-boss';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/types.ts';
+import type { SqlExecutor } from '../destinations/destination.ts';
 import type { JobHandler, JobQueue, SyncJob } from './job-queue.ts';
 
 /**
@@ -22,6 +23,7 @@ const EXPIRE_HOURS = 23;
 
 export class PgBossQueue implements JobQueue {
   readonly kind = 'pg-boss';
+  readonly transactional = true;
   readonly #boss: PgBoss;
   readonly #logger: Logger;
   readonly #inFlight = new Set<Promise<void>>();
@@ -67,8 +69,17 @@ export class PgBossQueue implements JobQueue {
     return new PgBossQueue(boss, logger);
   }
 
-  async send(job: SyncJob): Promise<boolean> {
-    const id = await this.#boss.send(QUEUE, job, { id: job.id, retryLimit: 0, expireInHours: EXPIRE_HOURS });
+  async send(job: SyncJob, within?: SqlExecutor): Promise<boolean> {
+    // pg-boss runs its INSERT through `db` when given: inside the caller's transaction.
+    const db = within && {
+      executeSql: async (text: string, values?: unknown[]) => ({ rows: await within.query(text, values) }),
+    };
+    const id = await this.#boss.send(QUEUE, job, {
+      id: job.id,
+      retryLimit: 0,
+      expireInHours: EXPIRE_HOURS,
+      ...(db ? { db } : {}),
+    });
     return id !== null;
   }
 

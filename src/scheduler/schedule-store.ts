@@ -66,8 +66,14 @@ export class ScheduleStore {
    * Claims the tick due at `due`: moves next_run_at to `next` only if no one else moved it first.
    * Exactly one caller gets true per tick, across every instance.
    */
-  async claimTick(sync: string, spec: string, due: string, next: string): Promise<boolean> {
-    const n = await this.db.execute(
+  async claimTick(
+    sync: string,
+    spec: string,
+    due: string,
+    next: string,
+    db: SqlExecutor = this.db,
+  ): Promise<boolean> {
+    const n = await db.execute(
       `UPDATE tributary_schedules SET next_run_at = $4, last_tick_at = $3, updated_at = $5
        WHERE sync = $1 AND spec = $2 AND next_run_at = $3`,
       [sync, spec, due, next, new Date().toISOString()],
@@ -75,8 +81,8 @@ export class ScheduleStore {
     return n > 0;
   }
 
-  async setJob(sync: string, jobId: string): Promise<void> {
-    await this.db.execute('UPDATE tributary_schedules SET last_job_id = $2 WHERE sync = $1', [sync, jobId]);
+  async setJob(sync: string, jobId: string, db: SqlExecutor = this.db): Promise<void> {
+    await db.execute('UPDATE tributary_schedules SET last_job_id = $2 WHERE sync = $1', [sync, jobId]);
   }
 
   async recordSkip(sync: string, reason: string): Promise<void> {

@@ -3,7 +3,7 @@ import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/types.ts';
 import type { SyncStatusRow } from '../state/state-store.ts';
 import type { Tributary } from '../tributary.ts';
-import { deterministicUuid, type JobQueue } from './job-queue.ts';
+import { deterministicUuid, type JobQueue, type SyncJob } from './job-queue.ts';
 import type { RunExecutor } from './run-executor.ts';
 import { SCHEDULE_OFF, parseSchedule, type Schedule } from './schedule.ts';
 import type { ScheduleStore } from './schedule-store.ts';
@@ -165,27 +165,45 @@ export class Scheduler {
       const due = new Date(row.nextRunAt);
       if (!running || due.getTime() > now.getTime()) continue;
       const next = schedule.next(now, due).toISOString();
-      if (!(await store.claimTick(name, spec, row.nextRunAt, next))) continue; // another instance won it
-      if (!enabled) continue; // a disabled sync's ticks pass without running
-      await this.#sendTick(name, row.nextRunAt);
+      await this.#claimTick(name, spec, row.nextRunAt, next, enabled);
     }
     for (const name of rows.keys()) if (!t.syncNames.includes(name)) await store.remove(name);
 
     if (this.#ticks++ % this.options.sweepEveryTicks === 0) await this.resumeOrphans();
   }
 
-  async #sendTick(sync: string, due: string): Promise<void> {
-    const lease = await this.t.state.liveLease(sync);
+  /**
+   * Claims the tick due at `due` and sends its job. With a queue in the database (pg-boss) both
+   * happen in one transaction, so an instance killed between them loses neither: the tick is
+   * still due and another instance claims it. A tick that finds the sync running is skipped and
+   * recorded by the instance that won it; a disabled sync's ticks pass without running.
+   */
+  async #claimTick(sync: string, spec: string, due: string, next: string, enabled: boolean): Promise<void> {
+    const { queue, store } = this;
+    const lease = enabled ? await this.t.state.liveLease(sync) : null;
+    const job: SyncJob | null =
+      enabled && !lease
+        ? { id: deterministicUuid(`${sync}|tick|${due}`), sync, trigger: 'schedule', tick: due }
+        : null;
+    const won = await this.t.dest.transaction(async (tx) => {
+      if (!(await store.claimTick(sync, spec, due, next, tx))) return false; // another instance won it
+      if (job && queue.transactional) {
+        await queue.send(job, tx);
+        await store.setJob(sync, job.id, tx);
+      }
+      return true;
+    });
+    if (!won) return;
+    if (job && !queue.transactional) {
+      await queue.send(job);
+      await store.setJob(sync, job.id);
+    }
     if (lease) {
       await this.executor.skip(
         sync,
         `tick ${due} skipped: the sync was still running${lease.runId ? ` (run ${lease.runId})` : ''}`,
       );
-      return;
     }
-    const id = deterministicUuid(`${sync}|tick|${due}`);
-    await this.queue.send({ id, sync, trigger: 'schedule', tick: due });
-    await this.store.setJob(sync, id);
   }
 
   /**
