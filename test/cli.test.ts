@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteDatabase, type TestDatabase } from './helpers/databases.ts';
 import { createProject, csv, type TestProject } from './helpers/project.ts';
+import { waitFor } from './helpers/service.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'tributary.js');
 
@@ -256,16 +257,23 @@ describe('tributary CLI', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     let err = '';
-    let signalled = false;
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      // Once the run has started, stop it mid-import (one SIGTERM: a second one would kill it outright).
-      if (!signalled && /term: run \d+ started/.test(err)) {
-        signalled = true;
-        setTimeout(() => child.kill('SIGTERM'), 150);
-      }
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = once(child, 'exit');
+    // Once the run has committed two batches, stop it mid-import (one SIGTERM: a second one
+    // would kill it outright). The run row is read from the database, not guessed from a delay.
+    const dest = await db.open();
+    try {
+      await waitFor('the run to commit two batches', async () => {
+        const rows = await dest.query<{ batches: unknown }>(
+          `SELECT batches FROM tributary_runs WHERE sync = 'term' ORDER BY id DESC LIMIT 1`,
+        );
+        return Number(rows[0]?.batches ?? 0) >= 2 || child.exitCode !== null || undefined;
+      });
+    } finally {
+      await dest.close();
+    }
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 130, err);
     const stopped = JSON.parse(out.trim());
     assert.equal(stopped.status, 'interrupted');
