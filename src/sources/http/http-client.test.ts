@@ -374,7 +374,7 @@ interface ForwardProxy {
   url: string;
   /** Request targets of plain proxied requests, as received (absolute-form). */
   requests: string[];
-  /** Targets of CONNECT requests (host:port); the proxy refuses them with 403. */
+  /** Targets of CONNECT requests (host:port); the proxy refuses them (403 unless told otherwise). */
   connects: string[];
   close(): Promise<void>;
 }
@@ -383,7 +383,7 @@ interface ForwardProxy {
  * A forward proxy on loopback, as Squid with its default rules behaves: plain requests in
  * absolute-form (`GET http://host:port/path`) are forwarded, to loopback only; CONNECT is refused.
  */
-async function startForwardProxy(): Promise<ForwardProxy> {
+async function startForwardProxy(connectStatus = '403 Forbidden'): Promise<ForwardProxy> {
   const requests: string[] = [];
   const connects: string[] = [];
   const proxy = createServer((req, res) => {
@@ -408,7 +408,7 @@ async function startForwardProxy(): Promise<ForwardProxy> {
   });
   proxy.on('connect', (req, socket: Socket) => {
     connects.push(req.url ?? '');
-    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+    socket.end(`HTTP/1.1 ${connectStatus}\r\ncontent-length: 0\r\n\r\n`);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const { port } = proxy.address() as AddressInfo;
@@ -482,7 +482,7 @@ describe('createHttpClient: proxies from the environment', () => {
     );
   });
 
-  test('HTTPS_PROXY: an https API is asked of the proxy by CONNECT; the client never connects itself', async () => {
+  test('HTTPS_PROXY: an https API is asked of the proxy by CONNECT; a refused tunnel fails at once', async () => {
     const proxy = await startForwardProxy();
     after(() => proxy.close());
     const logger = capturingLogger();
@@ -497,17 +497,51 @@ describe('createHttpClient: proxies from the environment', () => {
       });
       try {
         const err = await failure(() => c.getJson('/appTEST/tbl'));
-        assert.equal(err.transient, true);
-        assert.match(err.message, /^airtable \(base appTEST\): GET \/v0\/appTEST\/tbl failed 2 times/);
-        assert.match(err.message, /Proxy response \(403\)/);
+        assert.equal(err.transient, false, 'the proxy’s refusal is not retried');
+        assert.equal(err.code, 'source_invalid');
+        assert.match(
+          err.message,
+          /^airtable \(base appTEST\): GET \/v0\/appTEST\/tbl: the proxy refused to open a tunnel to localhost:9 \(403 Forbidden\)\. Check the proxy’s rules/,
+        );
         assert.doesNotMatch(err.message, /ECONNREFUSED/);
         assertNoSecret(err, logger.lines);
       } finally {
         await c.close();
       }
     });
-    assert.deepEqual(proxy.connects, ['localhost:9', 'localhost:9'], 'one tunnel request per attempt');
+    assert.deepEqual(proxy.connects, ['localhost:9'], 'one tunnel request, no retry');
     assert.deepEqual(proxy.requests, []);
+  });
+
+  test('a proxy asking for credentials (407) fails at once; a proxy in trouble (502) is retried', async () => {
+    for (const [status, attempts] of [
+      ['407 Proxy Authentication Required', 1],
+      ['502 Bad Gateway', 2],
+    ] as const) {
+      const proxy = await startForwardProxy(status);
+      after(() => proxy.close());
+      await withProxyEnv({ HTTPS_PROXY: proxy.url }, async () => {
+        const c = createHttpClient({
+          source: 'api',
+          baseUrl: 'https://localhost:9/v0',
+          retries: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+        });
+        try {
+          const err = await failure(() => c.getJson('/x'));
+          if (attempts === 1) {
+            assert.equal(err.code, 'auth_failed');
+            assert.equal(err.transient, false);
+            assert.match(err.message, /\(407 Proxy Authentication Required\)\. It asks for credentials/);
+          } else {
+            assert.equal(err.transient, true);
+            assert.match(err.message, /failed 2 times, last with .*Proxy response \(502\)/);
+          }
+        } finally {
+          await c.close();
+        }
+      });
+      assert.equal(proxy.connects.length, attempts, status);
+    }
   });
 });
 

@@ -242,6 +242,21 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       } catch (err) {
         if (err instanceof TributaryError) throw err;
         if (opts.signal?.aborted) throwIfAborted(opts.signal, cfg.source);
+        const refused = proxyRefusal(err);
+        if (refused !== undefined && refused < 500) {
+          // The proxy's own answer to CONNECT: its rules or credentials, not a passing fault.
+          throw new HttpError(
+            refused === 407 ? 'auth_failed' : 'source_invalid',
+            scrub(
+              `${cfg.source}: ${where}: the proxy refused to open a tunnel to ${url.host} (${refused} ${STATUS_CODES[refused] ?? ''}). ${
+                refused === 407
+                  ? 'It asks for credentials: put them in the proxy URL (HTTPS_PROXY=http://user:password@host:port).'
+                  : 'Check the proxy’s rules for this host, or let the host bypass the proxy with NO_PROXY.'
+              }`,
+            ),
+            { status: refused },
+          );
+        }
         if (!isNetworkError(err)) throw err;
         failure = { reason: describeNetworkError(err, url.host, cfg.timeouts.connect), cause: err };
       }
@@ -415,6 +430,13 @@ function isNetworkError(err: unknown): boolean {
   if (err instanceof undiciErrors.UndiciError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && NETWORK_CODES.has(code);
+}
+
+/** The status a forward proxy answered a CONNECT with, when it refused the tunnel (undici's error). */
+function proxyRefusal(err: unknown): number | undefined {
+  if (!(err instanceof undiciErrors.RequestAbortedError)) return undefined;
+  const m = /^Proxy response \((\d{3})\) !== 200/.exec(err.message);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** What went wrong on the wire, naming the host: which one is unreachable is the first thing to check. */
