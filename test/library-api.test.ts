@@ -35,9 +35,22 @@ describe('library API', async () => {
     const t = await Tributary.open({ configFile: project.configFile });
     try {
       const events: string[] = [];
-      const r = await t.sync('a', { onEvent: (e) => events.push(e.type) });
+      // run.finished comes once the sync is free: a listener may start the next run at once.
+      let next: Promise<unknown> | undefined;
+      let lease: Promise<unknown> | undefined;
+      const r = await t.sync('a', {
+        onEvent: (e) => {
+          events.push(e.type);
+          if (e.type !== 'run.finished') return;
+          lease = t.state.liveLease('a');
+          next = t.sync('a');
+        },
+      });
       assert.deepEqual([r.status, r.inserted], ['succeeded', 2]);
       assert.deepEqual(events, ['run.started', 'batch.written', 'run.finished']);
+      assert.equal(await lease, null, 'the lease is released before run.finished');
+      const second = (await next) as { status: string; unchanged: number };
+      assert.deepEqual([second.status, second.unchanged], ['succeeded', 2], 'not refused as busy');
       await assert.rejects(
         t.sync('missing'),
         (e: unknown) => e instanceof TributaryError && e.code === 'sync_not_found',

@@ -3,7 +3,7 @@ import type { SyncConfig } from '../config/schema.ts';
 import { DEFAULTS } from '../config/schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { TributaryError, errorMessage, isTransient } from '../core/errors.ts';
-import type { RunEventListener } from '../core/events.ts';
+import type { RunEvent, RunEventListener } from '../core/events.ts';
 import type {
   Cell,
   Checkpoint,
@@ -138,6 +138,8 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
   const started = Date.now();
   let runId = 0;
   const heartbeat: { timer?: NodeJS.Timeout } = {};
+  /** run.finished, announced once the lease is released: a listener may start the next run at once. */
+  const done: { event?: RunEvent } = {};
   const abort = new AbortController();
   let abortStatus: RunStatus | null = null;
   let abortMessage: string | null = null;
@@ -578,7 +580,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
         durationMs: Date.now() - started,
         error,
       };
-      options.onEvent?.({
+      done.event = {
         type: 'run.finished',
         runId,
         sync: name,
@@ -587,7 +589,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
         durationMs: r.durationMs,
         error,
         at: new Date().toISOString(),
-      });
+      };
       return r;
     }
   } catch (err) {
@@ -624,7 +626,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       durationMs: Date.now() - started,
       error: message,
     };
-    options.onEvent?.({
+    done.event = {
       type: 'run.finished',
       runId,
       sync: name,
@@ -633,7 +635,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       durationMs: r.durationMs,
       error: message,
       at: new Date().toISOString(),
-    });
+    };
     return r;
   } finally {
     if (heartbeat.timer) clearInterval(heartbeat.timer);
@@ -641,6 +643,11 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     await state
       .releaseLease(name)
       .catch((err: unknown) => logger.warn(`could not release lease: ${errorMessage(err)}`));
+    try {
+      if (done.event) options.onEvent?.(done.event);
+    } catch (err) {
+      logger.warn(`a run.finished listener failed: ${errorMessage(err)}`, { sync: name, runId });
+    }
   }
 }
 
