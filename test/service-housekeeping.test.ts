@@ -12,7 +12,7 @@ import { silentLogger } from '../src/core/types.ts';
 import { Housekeeping } from '../src/scheduler/housekeeping.ts';
 import { Tributary } from '../src/tributary.ts';
 import { WEBHOOK_DEFAULTS, Webhooks, sign } from '../src/server/webhooks.ts';
-import { createSqliteDatabase, type TestDatabase } from './helpers/databases.ts';
+import { createSqliteDatabase, testDatabaseFactories, type TestDatabase } from './helpers/databases.ts';
 import { createProject, csv, type TestProject } from './helpers/project.ts';
 import { startTestService, waitFor } from './helpers/service.ts';
 
@@ -40,101 +40,170 @@ async function receiver(script: number[] = []) {
 
 const SECRET = 'whsec-test-0123456789';
 
-describe('webhooks', () => {
-  it('signs the body with HMAC-SHA256 over timestamp and body, retries 5xx and 429, not 4xx', async () => {
-    const r = await receiver([503, 429]);
-    try {
-      const hooks = new Webhooks(
-        { service: { webhooks: [{ url: r.url, secret: SECRET }] }, syncs: {} },
-        silentLogger,
-        { ...WEBHOOK_DEFAULTS, baseDelayMs: 10 },
-      );
-      const [delivery] = hooks.observe({
-        type: 'run.finished',
-        runId: 7,
-        sync: 'notices',
-        status: 'failed',
-        counts: { read: 10, inserted: 8, updated: 0, unchanged: 0, deleted: 0, quarantined: 2 },
-        durationMs: 1234,
-        error: 'boom',
-        at: '2026-01-01T00:00:00.000Z',
+const finished = (runId: number, status: 'succeeded' | 'failed' = 'succeeded') =>
+  ({
+    type: 'run.finished',
+    runId,
+    sync: 'notices',
+    status,
+    counts: { read: 10, inserted: 8, updated: 0, unchanged: 0, deleted: 0, quarantined: 2 },
+    durationMs: 1234,
+    error: status === 'failed' ? 'boom' : null,
+    at: '2026-01-01T00:00:00.000Z',
+  }) as const;
+
+for (const factory of await testDatabaseFactories()) {
+  describe(`webhooks: the delivery outbox on ${factory.name}`, () => {
+    let db: TestDatabase;
+    let project: TestProject;
+    let t: Tributary;
+    before(async () => {
+      db = await factory.create();
+      project = createProject(db.url);
+      project.writeConfig({ syncs: {} });
+      t = await project.open(); // creates the state tables, the outbox among them
+    });
+    after(async () => {
+      await t.close();
+      project.remove();
+      await db.drop();
+    });
+
+    const hooksFor = (webhooks: { url: string; secret?: string }[], instance = 'test-a') =>
+      new Webhooks({ service: { webhooks }, syncs: {} }, t.dest, instance, silentLogger, {
+        ...WEBHOOK_DEFAULTS,
+        baseDelayMs: 1,
       });
-      const result = await delivery!;
-      assert.equal(result.ok, true);
-      assert.equal(result.attempts, 3);
-      assert.equal(r.received.length, 3);
-      const ids = new Set(r.received.map((x) => x.headers['x-tributary-delivery']));
-      assert.equal(ids.size, 1, 'one delivery id across retries');
-      for (const { headers, body } of r.received) {
-        assert.equal(headers['x-tributary-event'], 'run.finished');
-        const ts = String(headers['x-tributary-timestamp']);
-        assert.equal(headers['x-tributary-signature'], `sha256=${sign(SECRET, ts, body)}`);
-      }
-      const payload = JSON.parse(r.received[0]!.body);
-      assert.deepEqual(payload.run, {
-        runId: 7,
-        sync: 'notices',
-        status: 'failed',
-        read: 10,
-        inserted: 8,
-        updated: 0,
-        unchanged: 0,
-        deleted: 0,
-        quarantined: 2,
-        durationMs: 1234,
-        error: 'boom',
+    /** Drives passes until the delivery is no longer pending. */
+    const settle = (hooks: Webhooks, id: string) =>
+      waitFor('the delivery to settle', async () => {
+        await hooks.deliverDue();
+        const d = await hooks.get(id);
+        return d && d.state !== 'pending' ? d : undefined;
       });
 
-      r.received.length = 0;
+    it('signs the body with HMAC-SHA256 over timestamp and body, retries 5xx and 429, not 4xx', async () => {
+      const r = await receiver([503, 429]);
       const refused = await receiver([400]);
-      const hooks2 = new Webhooks(
-        { service: { webhooks: [{ url: refused.url }] }, syncs: {} },
-        silentLogger,
-        { ...WEBHOOK_DEFAULTS, baseDelayMs: 10 },
-      );
-      const [d2] = hooks2.observe({
-        type: 'run.finished',
-        runId: 1,
-        sync: 's',
-        status: 'succeeded',
-        counts: { read: 0, inserted: 0, updated: 0, unchanged: 0, deleted: 0, quarantined: 0 },
-        durationMs: 1,
-        error: null,
-        at: '',
-      });
-      const res2 = await d2!;
-      assert.equal(res2.ok, false);
-      assert.equal(res2.attempts, 1, 'a 400 is not retried');
-      assert.equal(
-        refused.received[0]!.headers['x-tributary-signature'],
-        undefined,
-        'no secret, no signature',
-      );
-      await refused.close();
-    } finally {
-      await r.close();
-    }
-  });
+      try {
+        const hooks = hooksFor([{ url: r.url, secret: SECRET }]);
+        const [id] = await hooks.observe(finished(7, 'failed'));
+        const delivery = await settle(hooks, id!);
+        assert.deepEqual(
+          [delivery.state, delivery.attempts, delivery.lastStatus, delivery.lastError],
+          ['delivered', 3, 200, null],
+        );
+        assert.equal(r.received.length, 3);
+        const ids = new Set(r.received.map((x) => x.headers['x-tributary-delivery']));
+        assert.deepEqual([...ids], [id], 'one delivery id across retries');
+        for (const { headers, body } of r.received) {
+          assert.equal(headers['x-tributary-event'], 'run.finished');
+          const ts = String(headers['x-tributary-timestamp']);
+          assert.equal(headers['x-tributary-signature'], `sha256=${sign(SECRET, ts, body)}`);
+        }
+        const payload = JSON.parse(r.received[0]!.body);
+        assert.equal(payload.id, id);
+        assert.deepEqual(payload.run, {
+          runId: 7,
+          sync: 'notices',
+          status: 'failed',
+          read: 10,
+          inserted: 8,
+          updated: 0,
+          unchanged: 0,
+          deleted: 0,
+          quarantined: 2,
+          durationMs: 1234,
+          error: 'boom',
+        });
 
-  it('fires for the statuses in `on`, from service-wide and per-sync lists', () => {
-    const hooks = new Webhooks(
-      {
-        service: { webhooks: [{ url: 'http://127.0.0.1:1/all' }] },
-        syncs: { a: { webhooks: [{ url: 'http://127.0.0.1:1/a-failures', on: ['failed'] }] } } as never,
-      },
-      silentLogger,
-    );
-    assert.deepEqual(
-      hooks.targets('a', 'succeeded').map((h) => h.url),
-      ['http://127.0.0.1:1/all'],
-    );
-    assert.deepEqual(
-      hooks.targets('a', 'failed').map((h) => h.url),
-      ['http://127.0.0.1:1/all', 'http://127.0.0.1:1/a-failures'],
-    );
-    assert.deepEqual(hooks.targets('b', 'cancelled'), [], 'cancelled is not in the default list');
+        const hooks2 = hooksFor([{ url: refused.url }]);
+        const [id2] = await hooks2.observe(finished(1));
+        const d2 = await settle(hooks2, id2!);
+        assert.deepEqual([d2.state, d2.attempts, d2.lastError], ['failed', 1, 'answered 400'], 'not retried');
+        assert.equal(
+          refused.received[0]!.headers['x-tributary-signature'],
+          undefined,
+          'no secret, no signature',
+        );
+      } finally {
+        await r.close();
+        await refused.close();
+      }
+    });
+
+    it('a delivery outlives its instance: another one retries it, and a dead claim expires', async () => {
+      const r = await receiver([503]);
+      try {
+        // Instance A makes the first attempt (503), then is gone.
+        const a = hooksFor([{ url: r.url, secret: SECRET }], 'instance-a');
+        const [id] = await a.observe(finished(8));
+        assert.equal(await a.deliverDue(), 1);
+        assert.deepEqual([(await a.get(id!))!.state, (await a.get(id!))!.attempts], ['pending', 1]);
+        // Instance B, with the same config, delivers it: same id, same body.
+        const b = hooksFor([{ url: r.url, secret: SECRET }], 'instance-b');
+        const delivered = await settle(b, id!);
+        assert.deepEqual([delivered.state, delivered.attempts], ['delivered', 2]);
+        assert.equal(r.received.length, 2);
+        assert.equal(r.received[1]!.body, r.received[0]!.body);
+
+        // A claim held by an instance that died mid-attempt blocks the others until it expires.
+        const [id2] = await a.observe(finished(9));
+        const now = new Date();
+        await t.dest.execute(
+          `UPDATE tributary_webhook_deliveries SET claimed_by = 'dead', claimed_until = $2 WHERE id = $1`,
+          [id2, new Date(now.getTime() + 60_000).toISOString()],
+        );
+        assert.equal(await b.deliverDue(now), 0, 'claimed elsewhere');
+        assert.equal(await b.deliverDue(new Date(now.getTime() + 61_000)), 1, 'the dead claim expired');
+        assert.equal((await b.get(id2!))!.state, 'delivered');
+        assert.equal(r.received.length, 3);
+
+        // Two instances passing at once deliver a row once.
+        const [id3] = await a.observe(finished(10));
+        const attempts = await Promise.all([a.deliverDue(), b.deliverDue()]);
+        assert.equal(attempts[0] + attempts[1], 1);
+        assert.equal((await a.get(id3!))!.state, 'delivered');
+        assert.equal(r.received.length, 4);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('stores no URL or secret; a delivery whose webhook left the config fails with that reason', async () => {
+      const url = 'http://127.0.0.1:1/hook?token=url-token-123';
+      const hooks = hooksFor([{ url, secret: SECRET }]);
+      const [id] = await hooks.observe(finished(11));
+      const rows = await t.dest.query('SELECT * FROM tributary_webhook_deliveries');
+      const text = JSON.stringify(rows);
+      assert.ok(!text.includes('url-token-123') && !text.includes(SECRET), text);
+      const gone = hooksFor([]);
+      const d = await settle(gone, id!);
+      assert.deepEqual([d.state, d.lastError], ['failed', 'the webhook is no longer in the config']);
+    });
+
+    it('fires for the statuses in `on`, from service-wide and per-sync lists', () => {
+      const hooks = new Webhooks(
+        {
+          service: { webhooks: [{ url: 'http://127.0.0.1:1/all' }] },
+          syncs: { a: { webhooks: [{ url: 'http://127.0.0.1:1/a-failures', on: ['failed'] }] } } as never,
+        },
+        t.dest,
+        'test',
+        silentLogger,
+      );
+      assert.deepEqual(
+        hooks.targets('a', 'succeeded').map((h) => h.url),
+        ['http://127.0.0.1:1/all'],
+      );
+      assert.deepEqual(
+        hooks.targets('a', 'failed').map((h) => h.url),
+        ['http://127.0.0.1:1/all', 'http://127.0.0.1:1/a-failures'],
+      );
+      assert.deepEqual(hooks.targets('b', 'cancelled'), [], 'cancelled is not in the default list');
+    });
   });
-});
+}
 
 describe('service: webhooks end to end, history retention, config keys', () => {
   let db: TestDatabase;

@@ -114,18 +114,22 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       queueDepth: () => queue.depth(),
       sseClients: () => hub.clientCount,
     });
-    const webhooks = new Webhooks(t.config, logger);
+    const webhooks = new Webhooks(t.config, t.dest, instance, logger);
+    webhooks.start();
     closers.push(
       () => metrics.close(),
       () => hub.closeAll(),
-      () => webhooks.drain(),
+      // After the runs stop (closers run in reverse), so their run.finished deliveries are stored.
+      () => webhooks.stop(),
     );
     bus.subscribe((event, origin, id) => {
       hub.push(event, origin, id);
       if (origin !== instance) return;
       // Counted and announced by the instance that executed the run, so once across instances.
       metrics.observe(event);
-      void webhooks.observe(event);
+      webhooks
+        .observe(event)
+        .catch((err: unknown) => logger.warn(`webhooks: could not store a delivery: ${errorMessage(err)}`));
     });
 
     const ctx: ServiceContext = {

@@ -1,14 +1,14 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Config } from '../config/schema.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger, RunStatus } from '../core/types.ts';
+import type { SqlExecutor } from '../destinations/destination.ts';
 import type { ServiceEvent } from '../scheduler/event-bus.ts';
 
 /**
- * Webhooks on finished runs (config `service.webhooks` and per sync `webhooks`). Only the instance
- * that executed a run delivers its webhooks, so each fires once however many instances run.
+ * Webhooks on finished runs (config `service.webhooks` and per sync `webhooks`).
  *
  * The request: POST, JSON body `{id, type: "run.finished", at, run: {...}}`, headers
  * `X-Tributary-Event`, `X-Tributary-Delivery` (the id, the same on every retry),
@@ -16,9 +16,14 @@ import type { ServiceEvent } from '../scheduler/event-bus.ts';
  * HMAC-SHA256 of `<timestamp>.<body>` keyed by the webhook's secret. Receivers recompute it and
  * reject old timestamps, which stops replays.
  *
- * Delivery is retried on network errors, timeouts, 429 and 5xx with exponential backoff, in
- * memory: a process that stops mid-retry drops the remaining attempts (the run row stays the
- * record of truth).
+ * Deliveries go through an outbox, `tributary_webhook_deliveries` (migration 003). The instance
+ * that executed a run inserts one row per webhook, so each fires once however many instances
+ * run. Any instance delivers due rows: it claims a row with a compare-and-set on
+ * `claimed_until`, makes one attempt, and records it. Network errors, timeouts, 429 and 5xx are
+ * retried with exponential backoff; other answers end the delivery as failed. A process that
+ * stops mid-retry loses nothing: the row stays due, and a dead instance's claim expires.
+ * URLs and secrets are not stored (a URL may carry a token): rows name their webhook by a hash of
+ * its URL and the secret is read from the config at each attempt.
  */
 export const WEBHOOK_DEFAULTS = {
   on: ['succeeded', 'partial', 'failed'] as RunStatus[],
@@ -28,6 +33,10 @@ export const WEBHOOK_DEFAULTS = {
   timeoutMs: 10_000,
   /** Response bodies are drained, never read into memory beyond this. */
   maxResponseBytes: 64 * 1024,
+  /** How often each instance looks for due deliveries (new ones start at once on their instance). */
+  pollMs: 1000,
+  /** Delivered and failed rows are deleted after this long. */
+  keepMs: 7 * 86_400_000,
 };
 
 export interface Webhook {
@@ -36,58 +45,108 @@ export interface Webhook {
   on?: RunStatus[];
 }
 
+export type DeliveryState = 'pending' | 'delivered' | 'failed';
+
 export interface WebhookDelivery {
-  url: string;
-  status: number | null;
+  id: string;
+  sync: string;
+  state: DeliveryState;
   attempts: number;
-  ok: boolean;
-  error: string | null;
+  lastStatus: number | null;
+  lastError: string | null;
 }
 
+interface DueRow {
+  id: string;
+  sync: string;
+  hook: string;
+  body: string;
+  attempts: number;
+}
+
+const TABLE = 'tributary_webhook_deliveries';
+
 export class Webhooks {
-  readonly #pending = new Set<Promise<WebhookDelivery>>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #timer: NodeJS.Timeout | undefined;
+  #pass: Promise<number> | null = null;
+  #again = false;
+  #stopped = true;
+  #passes = 0;
 
   constructor(
     readonly config: Pick<Config, 'service' | 'syncs'>,
+    readonly db: SqlExecutor,
+    readonly instance: string,
     readonly logger: Logger,
     readonly options: typeof WEBHOOK_DEFAULTS = WEBHOOK_DEFAULTS,
   ) {}
 
   /** The webhooks that fire for a run of `sync` ending in `status`. */
   targets(sync: string, status: RunStatus): Webhook[] {
-    const all = [...(this.config.service?.webhooks ?? []), ...(this.config.syncs[sync]?.webhooks ?? [])];
-    return all.filter((w) => (w.on ?? this.options.on).includes(status));
+    return this.#all(sync).filter((w) => (w.on ?? this.options.on).includes(status));
   }
 
-  /** Feeds events of runs this instance executed; deliveries run in the background. */
-  observe(event: ServiceEvent): Promise<WebhookDelivery>[] {
-    if (event.type !== 'run.finished') return [];
-    const body = JSON.stringify({
-      id: randomUUID(),
-      type: 'run.finished',
-      at: event.at,
-      run: {
-        runId: event.runId,
-        sync: event.sync,
-        status: event.status,
-        ...event.counts,
-        durationMs: event.durationMs,
-        error: event.error,
-      },
-    });
-    return this.targets(event.sync, event.status).map((hook) => {
-      const p = this.deliver(hook, body, event.sync);
-      this.#pending.add(p);
-      void p.finally(() => this.#pending.delete(p));
-      return p;
-    });
+  #all(sync: string): Webhook[] {
+    return [...(this.config.service?.webhooks ?? []), ...(this.config.syncs[sync]?.webhooks ?? [])];
   }
 
-  /** Waits for deliveries in flight (shutdown), at most `ms`. */
-  async drain(ms = 15_000): Promise<void> {
+  /**
+   * Records the deliveries a finished run owes (events of runs this instance executed) and starts
+   * them. Resolves with their ids once they are stored.
+   */
+  observe(event: ServiceEvent): Promise<string[]> {
+    if (event.type !== 'run.finished') return Promise.resolve([]);
+    const p = this.#record(event);
+    this.#inFlight.add(p);
+    void p.catch(() => {}).finally(() => this.#inFlight.delete(p));
+    return p;
+  }
+
+  async #record(event: Extract<ServiceEvent, { type: 'run.finished' }>): Promise<string[]> {
+    const hooks = this.targets(event.sync, event.status);
+    const now = new Date().toISOString();
+    const ids: string[] = [];
+    for (const hook of hooks) {
+      const id = randomUUID();
+      const body = JSON.stringify({
+        id,
+        type: 'run.finished',
+        at: event.at,
+        run: {
+          runId: event.runId,
+          sync: event.sync,
+          status: event.status,
+          ...event.counts,
+          durationMs: event.durationMs,
+          error: event.error,
+        },
+      });
+      await this.db.execute(
+        `INSERT INTO ${TABLE} (id, sync, run_id, hook, body, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)`,
+        [id, event.sync, event.runId, hookKey(hook.url), body, now],
+      );
+      ids.push(id);
+    }
+    if (ids.length > 0) this.kick();
+    return ids;
+  }
+
+  /** Looks for due deliveries every `pollMs` until stopped. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.kick();
+  }
+
+  /** Stops looking and waits (at most `ms`) for the attempts in flight; the rest stay due. */
+  async stop(ms = this.options.timeoutMs + 1000): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.#pending]),
+      Promise.allSettled([this.#pass, ...this.#inFlight]),
       new Promise((r) => {
         timer = setTimeout(r, ms);
         timer.unref();
@@ -96,42 +155,163 @@ export class Webhooks {
     clearTimeout(timer);
   }
 
-  async deliver(hook: Webhook, body: string, sync: string): Promise<WebhookDelivery> {
-    const delivery = JSON.parse(body) as { id: string };
-    let last: WebhookDelivery = {
-      url: redactUrl(hook.url),
-      status: null,
-      attempts: 0,
-      ok: false,
-      error: null,
+  /** Runs a pass now (or right after the current one). */
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#pass) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    const pass = this.deliverDue()
+      .catch((err: unknown) => {
+        this.logger.warn(`webhooks: ${errorMessage(err)}`);
+        return 0;
+      })
+      .finally(() => {
+        this.#pass = null;
+        if (this.#stopped) return;
+        if (this.#again) {
+          this.#again = false;
+          this.kick();
+          return;
+        }
+        this.#timer = setTimeout(() => this.kick(), this.options.pollMs);
+        this.#timer.unref();
+      });
+    this.#pass = pass;
+  }
+
+  /**
+   * One pass: claims the deliveries due at `now` and makes one attempt at each, in parallel.
+   * Returns the number of attempts made. Public so tests drive it.
+   */
+  async deliverDue(now = new Date()): Promise<number> {
+    const at = now.toISOString();
+    if (this.#passes++ % 600 === 0) {
+      await this.db.execute(`DELETE FROM ${TABLE} WHERE state <> 'pending' AND updated_at < $1`, [
+        new Date(now.getTime() - this.options.keepMs).toISOString(),
+      ]);
+    }
+    const due = await this.db.query<Record<string, unknown>>(
+      `SELECT id, sync, hook, body, attempts FROM ${TABLE}
+       WHERE state = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+       ORDER BY next_attempt_at LIMIT 50`,
+      [at],
+    );
+    const claimedUntil = new Date(now.getTime() + this.options.timeoutMs + 5000).toISOString();
+    const attempts: Promise<void>[] = [];
+    for (const r of due) {
+      const row: DueRow = {
+        id: String(r.id),
+        sync: String(r.sync),
+        hook: String(r.hook),
+        body: String(r.body),
+        attempts: Number(r.attempts),
+      };
+      const claimed = await this.db.execute(
+        `UPDATE ${TABLE} SET claimed_by = $2, claimed_until = $3, updated_at = $4
+         WHERE id = $1 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $4)`,
+        [row.id, this.instance, claimedUntil, at],
+      );
+      if (claimed === 0) continue; // another instance took it
+      const p = this.#attempt(row);
+      this.#inFlight.add(p);
+      void p.finally(() => this.#inFlight.delete(p));
+      attempts.push(p);
+    }
+    await Promise.all(attempts);
+    return attempts.length;
+  }
+
+  /** The stored state of one delivery (tests, diagnostics). */
+  async get(id: string): Promise<WebhookDelivery | null> {
+    const rows = await this.db.query<{
+      id: string;
+      sync: string;
+      state: DeliveryState;
+      attempts: number | string;
+      last_status: number | string | null;
+      last_error: string | null;
+    }>(`SELECT id, sync, state, attempts, last_status, last_error FROM ${TABLE} WHERE id = $1`, [id]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      id: r.id,
+      sync: r.sync,
+      state: r.state,
+      attempts: Number(r.attempts),
+      lastStatus: r.last_status === null ? null : Number(r.last_status),
+      lastError: r.last_error,
     };
-    for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
+  }
+
+  async #attempt(row: DueRow): Promise<void> {
+    const attempt = row.attempts + 1;
+    const hook = this.#all(row.sync).find((w) => hookKey(w.url) === row.hook);
+    let status: number | null = null;
+    let error: string | null;
+    let retry = false;
+    if (!hook) {
+      error = 'the webhook is no longer in the config';
+    } else {
       const timestamp = String(Math.floor(Date.now() / 1000));
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         'user-agent': 'tributary-webhook',
         'x-tributary-event': 'run.finished',
-        'x-tributary-delivery': delivery.id,
+        'x-tributary-delivery': row.id,
         'x-tributary-timestamp': timestamp,
       };
-      if (hook.secret) headers['x-tributary-signature'] = `sha256=${sign(hook.secret, timestamp, body)}`;
+      if (hook.secret) headers['x-tributary-signature'] = `sha256=${sign(hook.secret, timestamp, row.body)}`;
       try {
-        const status = await post(hook.url, headers, body, this.options);
-        last = { ...last, status, attempts: attempt, ok: status >= 200 && status < 300, error: null };
-        if (last.ok) return last;
-        last.error = `answered ${status}`;
-        if (status !== 429 && status < 500) break; // the receiver refuses it: retrying will not help
+        status = await post(hook.url, headers, row.body, this.options);
+        error = status >= 200 && status < 300 ? null : `answered ${status}`;
+        retry = status === 429 || status >= 500; // other answers: the receiver refuses it
       } catch (err) {
-        last = { ...last, attempts: attempt, error: errorMessage(err) };
-      }
-      if (attempt < this.options.attempts) {
-        const delay = this.options.baseDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
-        await new Promise((r) => setTimeout(r, delay).unref());
+        error = errorMessage(err);
+        retry = true;
       }
     }
-    this.logger.warn(`webhook ${last.url} failed after ${last.attempts} attempts: ${last.error}`, { sync });
-    return last;
+    const now = Date.now();
+    const state: DeliveryState =
+      error === null ? 'delivered' : retry && attempt < this.options.attempts ? 'pending' : 'failed';
+    const delay = this.options.baseDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
+    await this.db.execute(
+      `UPDATE ${TABLE} SET state = $3, attempts = $4, next_attempt_at = $5, last_status = $6, last_error = $7,
+         claimed_by = NULL, claimed_until = NULL, updated_at = $8
+       WHERE id = $1 AND claimed_by = $2`,
+      [
+        row.id,
+        this.instance,
+        state,
+        attempt,
+        new Date(now + (state === 'pending' ? delay : 0)).toISOString(),
+        status,
+        error,
+        new Date(now).toISOString(),
+      ],
+    );
+    if (state === 'failed') {
+      this.logger.warn(
+        `webhook ${hook ? redactUrl(hook.url) : row.hook.slice(0, 12)} for ${row.sync} failed after ${attempt} attempt(s): ${error}`,
+        { sync: row.sync },
+      );
+    } else if (state === 'pending') {
+      this.kickAfter(delay);
+    }
   }
+
+  /** A pass right when a retry falls due, rather than at the next poll. */
+  kickAfter(ms: number): void {
+    if (ms >= this.options.pollMs) return;
+    setTimeout(() => this.kick(), ms + 1).unref();
+  }
+}
+
+/** How a delivery row names its webhook: a hash of the URL, which may carry a token. */
+function hookKey(url: string): string {
+  return createHash('sha256').update(url).digest('hex');
 }
 
 /** The signature a receiver recomputes: hex HMAC-SHA256 of `<timestamp>.<body>`. */
