@@ -180,6 +180,7 @@ describe('service auth and secrets', () => {
       'tributary_schedules',
       'tributary_settings',
       'tributary_leases',
+      'tributary_webhook_deliveries',
     ]) {
       tables.push(JSON.stringify(await s.ctx.t.dest.query(`SELECT * FROM ${table}`)));
     }
