@@ -51,6 +51,15 @@ describe('library API', async () => {
       assert.equal(await lease, null, 'the lease is released before run.finished');
       const second = (await next) as { status: string; unchanged: number };
       assert.deepEqual([second.status, second.unchanged], ['succeeded', 2], 'not refused as busy');
+      // ...in the run's final transaction, with the finished run row (then again, as a fallback).
+      const releases: boolean[] = [];
+      const release = t.state.releaseLease.bind(t.state);
+      t.state.releaseLease = (sync, db) => {
+        releases.push(db !== undefined);
+        return release(sync, db);
+      };
+      assert.equal((await t.sync('a')).status, 'succeeded');
+      assert.deepEqual(releases, [true, false]);
       await assert.rejects(
         t.sync('missing'),
         (e: unknown) => e instanceof TributaryError && e.code === 'sync_not_found',

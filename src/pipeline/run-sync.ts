@@ -137,7 +137,16 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
 
   const started = Date.now();
   let runId = 0;
-  const heartbeat: { timer?: NodeJS.Timeout } = {};
+  const heartbeat: { timer?: NodeJS.Timeout; ending?: boolean } = {};
+  /**
+   * The run's last transaction also releases its lease, so no one sees the run finished while the
+   * sync still looks busy. From then on a failed renewal is the release, not a lost lease. The
+   * heartbeat keeps renewing through a long final transaction (after-run steps), unless `stop`.
+   */
+  const ending = (stopHeartbeat: boolean) => {
+    heartbeat.ending = true;
+    if (stopHeartbeat) clearInterval(heartbeat.timer);
+  };
   /** run.finished, announced once the lease is released: a listener may start the next run at once. */
   const done: { event?: RunEvent } = {};
   const abort = new AbortController();
@@ -236,8 +245,9 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       void (async () => {
         try {
           if (!(await state.renewLease(name))) {
-            stop('interrupted', 'lost the lease on this sync (another instance took it over)');
-          } else if ((await state.heartbeat(runId)).cancelRequested) {
+            if (!heartbeat.ending)
+              stop('interrupted', 'lost the lease on this sync (another instance took it over)');
+          } else if ((await state.heartbeat(runId)).cancelRequested && !heartbeat.ending) {
             stop('cancelled', 'cancelled on request; the next run resumes from the last checkpoint');
           }
         } catch (err) {
@@ -474,6 +484,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
         : null;
       let finalCode: string | null = overThreshold ? 'error_threshold' : null;
       let expectations: ExpectationResult[] = [];
+      ending(false);
       await withRetries(
         () =>
           dest.transaction(async (tx) => {
@@ -538,6 +549,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
               error: finalError,
               errorCode: finalCode,
             });
+            await state.releaseLease(name, tx);
             counts.deleted += deleted;
           }),
         logger,
@@ -554,6 +566,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
       code: string | null,
       metadata?: Record<string, unknown>,
     ) {
+      ending(true);
       await withRetries(
         () =>
           dest.transaction(async (tx) => {
@@ -567,6 +580,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
               errorCode: code,
               metadata: metadata && { ...runFields.metadata, ...metadata },
             });
+            await state.releaseLease(name, tx);
           }),
         logger,
       );
@@ -598,6 +612,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
     logger.error(`run failed: ${message}`, { sync: name, runId });
     if (runId === 0) throw err;
     // A failed run keeps its pass open (resume next time) unless the data itself was the problem.
+    ending(true);
     try {
       await dest.transaction(async (tx) => {
         if (code === 'error_threshold') await state.setPass(tx, name, null);
@@ -610,6 +625,7 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
           error: message,
           errorCode: code,
         });
+        await state.releaseLease(name, tx);
       });
     } catch (recordErr) {
       logger.error(`could not record the failure of run ${runId}: ${errorMessage(recordErr)}`, {

@@ -504,11 +504,9 @@ export class StateStore {
     return n > 0;
   }
 
-  async releaseLease(sync: string): Promise<void> {
-    await this.dest.execute('DELETE FROM tributary_leases WHERE sync = $1 AND instance = $2', [
-      sync,
-      INSTANCE.id,
-    ]);
+  /** Releases this process's lease on `sync`; with `db`, as part of that transaction. */
+  async releaseLease(sync: string, db: SqlExecutor = this.dest): Promise<void> {
+    await db.execute('DELETE FROM tributary_leases WHERE sync = $1 AND instance = $2', [sync, INSTANCE.id]);
   }
 
   /**
