@@ -3,7 +3,7 @@
  * CLI, ends with exactly the emulator's records while the emulator (also run through the CLI,
  * `tributary emulate airtable --faults 429:0.05,500:0.05,reset:0.02`) refuses or drops about one
  * request in eight, on SQLite and on PostgreSQL, for a full sync and then an incremental one.
- * Terminal errors (401, 404, 422) fail the run at once with a message a person can act on and
+ * Terminal errors (401, 403, 422) fail the run at once with a message a person can act on and
  * never the token, in the output, the logs or the run rows.
  */
 import assert from 'node:assert/strict';
@@ -429,7 +429,12 @@ describe('terminal Airtable errors through the CLI', () => {
       'auth_failed',
       /AUTHENTICATION_REQUIRED.*Check the credentials configured for this source/,
     ],
-    ['missing_table', 404, 'source_invalid', /NOT_FOUND.*Check the ids and names in the source config/],
+    [
+      'missing_table',
+      403,
+      'auth_failed',
+      /INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND.*or the resource does not exist: check .* the ids and names in the source config/,
+    ],
     ['bad_formula', 422, 'source_invalid', /INVALID_FILTER_BY_FORMULA.*check the source options/],
     ['bad_field', 422, 'source_invalid', /UNKNOWN_FIELD_NAME.*check the source options/],
   ] as const;

@@ -226,13 +226,14 @@ describe('airtable emulator', () => {
     assert.ok(stats.body.bases[base]!.requests > 10);
   });
 
-  test('unknown base, table and route: Airtable 404 shapes', async () => {
-    const noBase = await get(e, `/v0/appAAAAAAAAAAAAAA/Cases`);
-    assert.equal(noBase.status, 404);
-    assert.equal(noBase.body.error.type, 'NOT_FOUND');
-    const noTable = await get(e, `/v0/${base}/Nope`);
-    assert.equal(noTable.status, 404);
-    assert.equal(noTable.body.error.type, 'NOT_FOUND');
+  test('unknown base or table: 403 INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND; unknown route: 404', async () => {
+    // Airtable cannot tell "no such base or table" from "your token may not see it".
+    for (const path of [`/v0/appAAAAAAAAAAAAAA/Cases`, `/v0/${base}/Nope`]) {
+      const r = await get(e, path);
+      assert.equal(r.status, 403, path);
+      assert.equal(r.body.error.type, 'INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND');
+      assert.match(r.body.error.message!, /model names and\/or ids are correct/);
+    }
     assert.deepEqual((await get(e, '/v1/whatever')).body, { error: 'NOT_FOUND' });
     const tableById = await get(e, `/v0/${base}/${e.bases[0]!.tables[1]!.id}?pageSize=1`);
     assert.equal(tableById.status, 200);

@@ -231,7 +231,7 @@ export async function startAirtableEmulator(
     const [baseId, tableName, rest, ...extra] = parts;
     if (!baseId || !tableName || extra.length > 0) throw ERRORS.routeNotFound();
     const base = baseById(baseId);
-    if (!base) throw ERRORS.notFound(`Could not find base ${baseId}`);
+    if (!base) throw ERRORS.modelNotFound();
     const bs = baseStats(base.id);
     bs.requests++;
 
@@ -267,7 +267,8 @@ export async function startAirtableEmulator(
       }
     }
 
-    const table = tableOf(base, tableName);
+    const table = base.tables.find((x) => x.id === tableName || x.name === tableName);
+    if (!table) throw ERRORS.modelNotFound();
     if (rest === undefined && req.method === 'GET') {
       return send(res, 200, listRecords(table, paramsFromQuery(url.searchParams), iterators, now()));
     }

@@ -22,6 +22,13 @@ export const ERRORS = {
   rateLimited: () => apiError(429, 'RATE_LIMIT_REACHED', 'Rate limit exceeded. Please try again later'),
   routeNotFound: () => new ApiError(404, { error: 'NOT_FOUND' }),
   notFound: (message: string) => apiError(404, 'NOT_FOUND', message),
+  /** An unknown base or table looks, to the API, like one the token may not see (403, not 404). */
+  modelNotFound: () =>
+    apiError(
+      403,
+      'INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND',
+      'Invalid permissions, or the requested model was not found. Check that both your user and your token have the required permissions, and that the model names and/or ids are correct.',
+    ),
   invalidRequest: (message = 'Invalid request: parameter validation failed. Check your request data.') =>
     apiError(422, 'INVALID_REQUEST_UNKNOWN', message),
   iteratorNotAvailable: () => apiError(422, 'LIST_RECORDS_ITERATOR_NOT_AVAILABLE'),

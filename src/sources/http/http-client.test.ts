@@ -624,7 +624,7 @@ describe('createHttpClient: connect timeout and terminal errors', () => {
             message: `token ${TOKEN} may not read this`,
           },
         },
-        /lack access: check the token’s scopes/,
+        /lack access, or the resource does not exist: check the token’s scopes/,
       ],
       [
         404,

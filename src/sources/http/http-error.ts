@@ -66,7 +66,7 @@ export function statusHint(status: number): string {
     return 'Check the credentials configured for this source: the token may be missing, mistyped, expired or revoked.';
   }
   if (status === 403) {
-    return 'The credentials were accepted but lack access: check the token’s scopes and that it was granted this resource.';
+    return 'The credentials were accepted but lack access, or the resource does not exist: check the token’s scopes, that it was granted this resource, and the ids and names in the source config.';
   }
   if (status === 404) {
     return 'Check the ids and names in the source config (base, table, path): the resource does not exist, was deleted, or the token cannot see it.';
