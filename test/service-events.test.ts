@@ -1,13 +1,22 @@
 /**
  * Live events (GET /api/events) over a real socket: a run's started / batch written / finished
- * events with counters, rate and ETA, heartbeats, resumption with Last-Event-ID, and a reset
- * for an id this process never issued.
+ * events with counters, rate and ETA, heartbeats, resumption with Last-Event-ID, a reset for an
+ * id this process never issued, and (PostgreSQL) a reset when the connection that carries other
+ * instances' events was lost.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON bodies are checked field by field */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createSqliteDatabase, type TestDatabase } from './helpers/databases.ts';
+import pg from 'pg';
+import { silentLogger } from '../src/core/types.ts';
+import { PgNotifyBus } from '../src/scheduler/event-bus.ts';
+import {
+  createPostgresDatabase,
+  createSqliteDatabase,
+  postgresAdminUrl,
+  type TestDatabase,
+} from './helpers/databases.ts';
 import { createProject, csv, type TestProject } from './helpers/project.ts';
 import { startTestService, waitFor, type TestService } from './helpers/service.ts';
 
@@ -190,3 +199,80 @@ describe('live events over SSE (real socket)', () => {
     assert.equal(res.status, 404);
   });
 });
+
+const pgUrl = await postgresAdminUrl();
+describe(
+  'live events across instances (PostgreSQL): a lost LISTEN connection',
+  { skip: pgUrl ? false : 'no PostgreSQL server (see test/helpers/databases.ts)' },
+  () => {
+    let db: TestDatabase;
+    let project: TestProject;
+    let s: TestService;
+    before(async () => {
+      db = (await createPostgresDatabase())!;
+      project = createProject(db.url);
+      project.write('items.csv', csv(['id'], [[1]]));
+      project.writeConfig({
+        syncs: {
+          items: {
+            source: { type: 'csv', path: 'items.csv' },
+            target: { table: 'items', primaryKey: 'id', columns: { id: 'integer' } },
+          },
+        },
+      });
+      s = await startTestService(project, { scheduler: false });
+    });
+    after(async () => {
+      await s?.close();
+      project.remove();
+      await db.drop();
+    });
+
+    it('tells clients to reload, refuses resuming from before the gap, and carries other instances’ events again', async () => {
+      const skipped = (reason: string) =>
+        ({ type: 'tick.skipped', sync: 'items', reason, at: new Date().toISOString() }) as const;
+      const stream = openStream(`${s.url}/api/events`);
+      await waitFor('the stream to open', () => stream.status() === 200);
+      s.ctx.bus.publish(skipped('before the gap'));
+      const before = await waitFor('the first event', () =>
+        stream.events().find((e) => e.data.reason === 'before the gap'),
+      );
+
+      // The connection that carries other instances' events is cut (as by a server restart).
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        const cut = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE application_name = 'tributary-events' AND datname = current_database()`,
+        );
+        assert.ok(cut.rowCount! >= 1, 'the LISTEN connection was found');
+      } finally {
+        await admin.end();
+      }
+      const reset = await waitFor('a reset once reconnected', () =>
+        stream.frames.find((f) => f.event === 'reset'),
+      );
+      assert.match(reset.data.reason, /lost and is back; events may have been missed: reload the state/);
+
+      // Another instance's events arrive again.
+      const other = await PgNotifyBus.start(db.url, 'another-instance', silentLogger);
+      try {
+        other.publish(skipped('after the gap'));
+        const after = await waitFor('an event from another instance', () =>
+          stream.events().find((e) => e.data.reason === 'after the gap'),
+        );
+        assert.equal(after.data.instance, 'another-instance');
+      } finally {
+        await other.close();
+      }
+
+      // Resuming from an id before the gap would silently miss events: a reset instead.
+      const resumed = openStream(`${s.url}/api/events`, { 'last-event-id': before.id! });
+      await waitFor('the reset', () => resumed.frames.some((f) => f.event === 'reset'));
+      resumed.close();
+      assert.equal(resumed.events().length, 0, 'nothing replayed across the gap');
+      stream.close();
+    });
+  },
+);

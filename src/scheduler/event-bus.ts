@@ -37,6 +37,11 @@ export interface EventBus {
   readonly kind: string;
   publish(event: ServiceEvent): void;
   subscribe(listener: ServiceEventListener): () => void;
+  /**
+   * Called when events of other instances may have been missed (the connection that carries
+   * them was lost and is back), with the reason. A bus within one process never has gaps.
+   */
+  onGap(listener: (reason: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -55,6 +60,10 @@ export class LocalEventBus implements EventBus {
   subscribe(listener: ServiceEventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  onGap(): () => void {
+    return () => {};
   }
 
   close(): Promise<void> {
@@ -76,6 +85,7 @@ const RECONNECT_MS = 1000;
 export class PgNotifyBus implements EventBus {
   readonly kind = 'postgres-notify';
   readonly #subscribers = new Set<ServiceEventListener>();
+  readonly #gapListeners = new Set<(reason: string) => void>();
   readonly #ids = new EventIds();
   #client: pg.Client | null = null;
   #closed = false;
@@ -129,10 +139,16 @@ export class PgNotifyBus implements EventBus {
   #retry(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
-      this.#connect().catch((err: unknown) => {
-        this.logger.warn(`event bus reconnect failed: ${errorMessage(err)}`);
-        this.#retry();
-      });
+      this.#connect().then(
+        () => {
+          this.logger.info('event bus reconnected; events of other instances may have been missed');
+          for (const l of this.#gapListeners) l('the connection to the other instances was lost and is back');
+        },
+        (err: unknown) => {
+          this.logger.warn(`event bus reconnect failed: ${errorMessage(err)}`);
+          this.#retry();
+        },
+      );
     }, RECONNECT_MS);
     this.#timer.unref();
   }
@@ -152,8 +168,14 @@ export class PgNotifyBus implements EventBus {
     return () => this.#subscribers.delete(listener);
   }
 
+  onGap(listener: (reason: string) => void): () => void {
+    this.#gapListeners.add(listener);
+    return () => this.#gapListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#gapListeners.clear();
     clearTimeout(this.#timer);
     this.#subscribers.clear();
     const client = this.#client;

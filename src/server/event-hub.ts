@@ -41,6 +41,8 @@ export class EventHub {
   readonly #clients = new Set<SseClient>();
   readonly #heartbeat: NodeJS.Timeout;
   #seq = 0;
+  /** Events up to this position may be followed by a gap: no resuming from before it. */
+  #gapAt = 0;
 
   constructor(
     readonly options: {
@@ -77,8 +79,18 @@ export class EventHub {
    */
   since(lastEventId: string): HubEntry[] | null {
     const seq = this.#byId.get(lastEventId);
-    if (seq === undefined) return null;
+    if (seq === undefined || seq < this.#gapAt) return null;
     return this.#ring.filter((e) => e.seq > seq);
+  }
+
+  /**
+   * Events may have been missed (the bus lost its connection to the other instances): every
+   * client is told to reload the state, and no one resumes from an id before this point.
+   */
+  gap(reason: string): void {
+    this.#gapAt = this.#seq + 1;
+    const frame = reset(`${reason}; events may have been missed: reload the state`);
+    for (const client of this.#clients) this.#write(client, frame);
   }
 
   /** Starts streaming to `res` (headers already sent by the caller): replay, then live events. */
@@ -88,9 +100,7 @@ export class EventHub {
     if (lastEventId) {
       const missed = this.since(lastEventId);
       if (missed === null) {
-        res.write(
-          `event: reset\ndata: ${JSON.stringify({ reason: 'unknown or expired Last-Event-ID; reload the state' })}\n\n`,
-        );
+        res.write(reset('unknown or expired Last-Event-ID; reload the state'));
       } else {
         for (const e of missed) if (!client.sync || client.sync === e.event.sync) res.write(format(e));
       }
@@ -121,6 +131,11 @@ export class EventHub {
     }
     client.res.write(frame);
   }
+}
+
+/** The frame that tells a client to reload the state rather than trust its stream. */
+function reset(reason: string): string {
+  return `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`;
 }
 
 /** One SSE frame: `event:` is the event type, so EventSource clients can listen per type. */

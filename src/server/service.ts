@@ -122,6 +122,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       // After the runs stop (closers run in reverse), so their run.finished deliveries are stored.
       () => webhooks.stop(),
     );
+    bus.onGap((reason) => hub.gap(reason));
     bus.subscribe((event, origin, id) => {
       hub.push(event, origin, id);
       if (origin !== instance) return;
