@@ -140,8 +140,9 @@ export async function runSync(ctx: SyncContext, options: RunOptions = {}): Promi
   const heartbeat: { timer?: NodeJS.Timeout; ending?: boolean } = {};
   /**
    * The run's last transaction also releases its lease, so no one sees the run finished while the
-   * sync still looks busy. From then on a failed renewal is the release, not a lost lease. The
-   * heartbeat keeps renewing through a long final transaction (after-run steps), unless `stop`.
+   * sync still looks busy. From then on a failed renewal is the release, not a lost lease, and a
+   * cancel comes too late. The completing transaction keeps the heartbeat renewing
+   * (`stopHeartbeat` false), since its after-run steps may outlast the lease's TTL.
    */
   const ending = (stopHeartbeat: boolean) => {
     heartbeat.ending = true;
