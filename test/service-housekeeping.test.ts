@@ -251,6 +251,12 @@ describe('service: webhooks end to end, history retention, config keys', () => {
         `sha256=${sign(SECRET, String(got.headers['x-tributary-timestamp']), got.body)}`,
       );
       assert.ok(!s.logs().includes(SECRET));
+      // The outbox is visible in the metrics.
+      const delivered = await waitFor('the delivery to be recorded', async () => {
+        const text = (await s.app!.inject({ method: 'GET', url: '/metrics' })).body;
+        return /tributary_webhook_deliveries\{state="delivered"\} 1\b/.test(text) ? text : undefined;
+      });
+      assert.match(delivered, /tributary_webhook_deliveries\{state="failed"\} 0\b/);
     } finally {
       await s.close();
     }

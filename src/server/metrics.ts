@@ -14,12 +14,15 @@ import type { ServiceEvent } from '../scheduler/event-bus.ts';
  *   tributary_source_http_requests_total{host,status}  HTTP requests sources made, by response status
  *   tributary_queue_depth                           jobs waiting to start
  *   tributary_sse_clients                           connected event-stream clients
+ *   tributary_webhook_deliveries{state}             the shared webhook outbox: pending, delivered, failed
  * plus Node's process metrics with the tributary_ prefix.
  */
 export interface MetricsSources {
   runsInProgress(): string[];
   queueDepth(): Promise<number>;
   sseClients(): number;
+  /** Webhook deliveries in the outbox, by state. */
+  webhookDeliveries(): Promise<Record<string, number>>;
 }
 
 const OPS = ['read', 'inserted', 'updated', 'unchanged', 'deleted', 'quarantined'] as const;
@@ -79,6 +82,17 @@ export class ServiceMetrics {
       registers,
       async collect() {
         this.set(await sources.queueDepth().catch(() => -1));
+      },
+    });
+    new Gauge({
+      name: 'tributary_webhook_deliveries',
+      help: 'Webhook deliveries in the shared outbox, by state (failed ones need a look)',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset();
+        const counts = await sources.webhookDeliveries().catch((): Record<string, number> => ({}));
+        for (const state of ['pending', 'delivered', 'failed']) this.set({ state }, counts[state] ?? 0);
       },
     });
     new Gauge({

@@ -109,12 +109,13 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       ...EVENT_HUB_DEFAULTS,
       heartbeatMs: options.heartbeatMs ?? EVENT_HUB_DEFAULTS.heartbeatMs,
     });
+    const webhooks = new Webhooks(t.config, t.dest, instance, logger);
     const metrics = new ServiceMetrics({
       runsInProgress: () => executor.running,
       queueDepth: () => queue.depth(),
       sseClients: () => hub.clientCount,
+      webhookDeliveries: () => webhooks.counts(),
     });
-    const webhooks = new Webhooks(t.config, t.dest, instance, logger);
     webhooks.start();
     closers.push(
       () => metrics.close(),

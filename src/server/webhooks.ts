@@ -224,6 +224,14 @@ export class Webhooks {
     return attempts.length;
   }
 
+  /** Deliveries in the outbox by state (the metrics). */
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.db.query<{ state: string; n: number | string }>(
+      `SELECT state, count(*) AS n FROM ${TABLE} GROUP BY state`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
   /** The stored state of one delivery (tests, diagnostics). */
   async get(id: string): Promise<WebhookDelivery | null> {
     const rows = await this.db.query<{
