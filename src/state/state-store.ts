@@ -193,6 +193,25 @@ export const INSTANCE = {
 
 export const LEASE_TTL_MS = 60_000;
 
+/** What a run starts with, whether its row is new (createRun) or was queued (claimQueuedRun). */
+export interface RunStart {
+  sync: string;
+  fullRefresh: boolean;
+  cursorStart: CursorValue | null;
+  metadata?: Record<string, unknown>;
+}
+
+/** full_refresh, started_at, instance, cursor_start, metadata: in that order. */
+function startFields(input: RunStart, now: string): unknown[] {
+  return [
+    input.fullRefresh ? 1 : 0,
+    now,
+    INSTANCE.id,
+    jsonText(input.cursorStart),
+    jsonText(input.metadata ?? null),
+  ];
+}
+
 export class StateStore {
   constructor(readonly dest: Destination) {}
 
@@ -261,32 +280,24 @@ export class StateStore {
 
   // ── runs ───────────────────────────────────────────────────────────────────
 
-  async createRun(input: {
-    sync: string;
-    trigger: RunTrigger;
-    fullRefresh: boolean;
-    cursorStart: CursorValue | null;
-    metadata?: Record<string, unknown>;
-  }): Promise<number> {
+  async createRun(input: RunStart & { trigger: RunTrigger }): Promise<number> {
     const now = new Date().toISOString();
     const rows = await this.dest.query<{ id: unknown }>(
       `INSERT INTO tributary_runs (sync, trigger, status, full_refresh, started_at, instance, cursor_start, metadata, heartbeat_at)
        VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $4) RETURNING id`,
-      [
-        input.sync,
-        input.trigger,
-        input.fullRefresh ? 1 : 0,
-        now,
-        INSTANCE.id,
-        jsonText(input.cursorStart),
-        jsonText(input.metadata ?? null),
-      ],
+      [input.sync, input.trigger, ...startFields(input, now)],
     );
+    const runId = num(rows[0]?.id);
+    await this.#noteAttempt(input.sync, runId, now);
+    return runId;
+  }
+
+  /** The sync's status points at its newest run. */
+  async #noteAttempt(sync: string, runId: number, now: string): Promise<void> {
     await this.dest.execute(
       'UPDATE tributary_sync_status SET last_run_id = $2, last_attempt_at = $3, updated_at = $3 WHERE sync = $1',
-      [input.sync, num(rows[0]?.id), now],
+      [sync, runId, now],
     );
-    return num(rows[0]?.id);
   }
 
   /**
@@ -548,35 +559,16 @@ export class StateStore {
    * Turns a queued run into the running one, like createRun does for a new row. False when the
    * row is no longer queued or its cancel was requested: then the caller must not run it.
    */
-  async claimQueuedRun(
-    runId: number,
-    input: {
-      sync: string;
-      fullRefresh: boolean;
-      cursorStart: CursorValue | null;
-      metadata?: Record<string, unknown>;
-    },
-  ): Promise<boolean> {
+  async claimQueuedRun(runId: number, input: RunStart): Promise<boolean> {
     const now = new Date().toISOString();
     const n = await this.dest.execute(
       `UPDATE tributary_runs SET status = 'running', full_refresh = $3, started_at = $4, instance = $5,
          cursor_start = $6, metadata = $7, heartbeat_at = $4
        WHERE id = $1 AND sync = $2 AND status = 'queued' AND cancel_requested_at IS NULL`,
-      [
-        runId,
-        input.sync,
-        input.fullRefresh ? 1 : 0,
-        now,
-        INSTANCE.id,
-        jsonText(input.cursorStart),
-        jsonText(input.metadata ?? null),
-      ],
+      [runId, input.sync, ...startFields(input, now)],
     );
     if (n === 0) return false;
-    await this.dest.execute(
-      'UPDATE tributary_sync_status SET last_run_id = $2, last_attempt_at = $3, updated_at = $3 WHERE sync = $1',
-      [input.sync, runId, now],
-    );
+    await this.#noteAttempt(input.sync, runId, now);
     return true;
   }
 
