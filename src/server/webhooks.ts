@@ -87,6 +87,14 @@ export class Webhooks {
     return this.#all(sync).filter((w) => (w.on ?? this.options.on).includes(status));
   }
 
+  /** Whether the config has any webhook at all. */
+  get #configured(): boolean {
+    return (
+      (this.config.service?.webhooks?.length ?? 0) > 0 ||
+      Object.values(this.config.syncs).some((s) => (s.webhooks?.length ?? 0) > 0)
+    );
+  }
+
   #all(sync: string): Webhook[] {
     return [...(this.config.service?.webhooks ?? []), ...(this.config.syncs[sync]?.webhooks ?? [])];
   }
@@ -133,7 +141,10 @@ export class Webhooks {
     return ids;
   }
 
-  /** Looks for due deliveries every `pollMs` until stopped. */
+  /**
+   * Delivers what is due now, then every `pollMs` until stopped. Without any webhook in the
+   * config there is nothing to poll for: the one pass settles rows left by an earlier config.
+   */
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
@@ -176,6 +187,7 @@ export class Webhooks {
           this.kick();
           return;
         }
+        if (!this.#configured) return;
         this.#timer = setTimeout(() => this.kick(), this.options.pollMs);
         this.#timer.unref();
       });
