@@ -4,9 +4,7 @@
  * id this process never issued, and (PostgreSQL) a reset when the connection that carries other
  * instances' events was lost.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- JSON bodies are checked field by field */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { silentLogger } from '../src/core/types.ts';
@@ -19,50 +17,7 @@ import {
 } from './helpers/databases.ts';
 import { createProject, csv, type TestProject } from './helpers/project.ts';
 import { startTestService, waitFor, type TestService } from './helpers/service.ts';
-
-interface SseFrame {
-  id?: string;
-  event?: string;
-  data?: any;
-  comment?: string;
-}
-
-/** A minimal EventSource over node:http that records every frame, comments included. */
-function openStream(url: string, headers: Record<string, string> = {}) {
-  const frames: SseFrame[] = [];
-  let status = 0;
-  let contentType = '';
-  const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
-    status = res.statusCode ?? 0;
-    contentType = String(res.headers['content-type']);
-    let buffer = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buffer += chunk;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const frame: SseFrame = {};
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) frame.comment = line.slice(1).trim();
-          else if (line.startsWith('id: ')) frame.id = line.slice(4);
-          else if (line.startsWith('event: ')) frame.event = line.slice(7);
-          else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6));
-        }
-        frames.push(frame);
-      }
-    });
-  });
-  req.on('error', () => {});
-  return {
-    frames,
-    status: () => status,
-    contentType: () => contentType,
-    events: () => frames.filter((f) => f.event && f.event !== 'reset' && f.id),
-    close: () => req.destroy(),
-  };
-}
+import { openStream } from './helpers/sse.ts';
 
 const ROWS = 60;
 

@@ -7,18 +7,15 @@
  * instance saw runs executing on the others and could resume its stream on another instance.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import http from 'node:http';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Tributary } from '../src/tributary.ts';
 import { createPostgresDatabase, postgresAdminUrl, type TestDatabase } from './helpers/databases.ts';
 import { createProject, type TestProject } from './helpers/project.ts';
-import { waitFor } from './helpers/service.ts';
+import { numberedCsv, spawnTributary, waitFor } from './helpers/service.ts';
+import { openStream } from './helpers/sse.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'tributary.js');
 const SECONDS = Number(process.env.MULTI_INSTANCE_SECONDS ?? 40);
 const TICK_S = 3;
 const BIG_ROWS = 150_000;
@@ -37,25 +34,12 @@ const pgUrl = await postgresAdminUrl();
 /** An SSE client that keeps every event (with its id; `reset` frames as type reset). */
 function stream(url: string, headers: Record<string, string> = {}) {
   const events: { id: string; type: string; instance: string; runId?: number }[] = [];
-  const request = http.get(url, { headers }, (res) => {
-    let buffer = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buffer += chunk;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        const id = /^id: (.*)$/m.exec(block)?.[1] ?? '';
-        if (/^event: reset$/m.test(block)) events.push({ id, type: 'reset', instance: '' });
-        else if (data)
-          events.push({ id, ...(JSON.parse(data) as { type: string; instance: string; runId?: number }) });
-      }
-    });
+  const s = openStream(url, headers, (f) => {
+    if (f.event === 'reset') events.push({ id: f.id ?? '', type: 'reset', instance: '' });
+    else if (f.data)
+      events.push({ id: f.id ?? '', ...(f.data as { type: string; instance: string; runId?: number }) });
   });
-  request.on('error', () => {});
-  return { events, request };
+  return { events, request: { destroy: s.close } };
 }
 
 describe(
@@ -71,9 +55,7 @@ describe(
       db = (await createPostgresDatabase())!;
       project = createProject(db.url);
       project.write('tick.csv', 'id,name\n1,a\n2,b\n3,c\n');
-      let text = 'id,name\n';
-      for (let i = 1; i <= BIG_ROWS; i++) text += `${i},name ${i}\n`;
-      project.write('big.csv', text);
+      project.write('big.csv', numberedCsv(BIG_ROWS));
       project.writeConfig({
         syncs: {
           ticker: {
@@ -99,21 +81,18 @@ describe(
     });
 
     const start = async (): Promise<Instance> => {
-      const child = spawn(process.execPath, [BIN, '--config', project.configFile, 'serve', '--port', '0'], {
-        env: { ...process.env, DATABASE_URL: db.url, TRIBUTARY_TOKEN: '', TRIBUTARY_LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { child, output, exited } = spawnTributary(project.configFile, ['serve', '--port', '0'], {
+        DATABASE_URL: db.url,
+        TRIBUTARY_TOKEN: '',
+        TRIBUTARY_LOG_LEVEL: 'info',
       });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = once(child, 'exit');
       const url = await waitFor(
         'an instance to listen',
-        () => /listening on (http:\/\/\S+)/.exec(out)?.[1],
+        () => /listening on (http:\/\/\S+)/.exec(output())?.[1],
         90_000,
       );
       const health = (await (await fetch(`${url}/health`)).json()) as { instance: string };
-      const inst = { child, url, id: health.instance, exited, output: () => out };
+      const inst = { child, url, id: health.instance, exited, output };
       instances.push(inst);
       return inst;
     };

@@ -5,14 +5,13 @@
  * refusals: a public bind without a token, a worker without a shared queue.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Tributary } from '../src/tributary.ts';
 import { createSqliteDatabase, type TestDatabase } from './helpers/databases.ts';
 import { createProject, type TestProject } from './helpers/project.ts';
-import { waitFor } from './helpers/service.ts';
+import { numberedCsv, spawnTributary, waitFor } from './helpers/service.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'tributary.js');
 const ROWS = 60_000;
@@ -26,9 +25,7 @@ describe('serve: graceful shutdown on SIGTERM', () => {
   before(async () => {
     db = await createSqliteDatabase();
     project = createProject(db.url);
-    let text = 'id,name\n';
-    for (let i = 1; i <= ROWS; i++) text += `${i},name ${i}\n`;
-    project.write('big.csv', text);
+    project.write('big.csv', numberedCsv(ROWS));
     project.writeConfig({
       syncs: {
         big: {
@@ -47,16 +44,13 @@ describe('serve: graceful shutdown on SIGTERM', () => {
   });
 
   const serve = () => {
-    const child = spawn(process.execPath, [BIN, '--config', project.configFile, 'serve', '--port', '0'], {
-      env: { ...process.env, DATABASE_URL: '', TRIBUTARY_TOKEN: '', TRIBUTARY_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const p = spawnTributary(project.configFile, ['serve', '--port', '0'], {
+      DATABASE_URL: '',
+      TRIBUTARY_TOKEN: '',
+      TRIBUTARY_LOG_LEVEL: 'warn',
     });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-    const url = waitFor('the service URL', () => /listening on (http:\/\/\S+)/.exec(out)?.[1], 60_000);
-    return { child, url, exited, output: () => out };
+    const url = waitFor('the service URL', () => /listening on (http:\/\/\S+)/.exec(p.output())?.[1], 60_000);
+    return { ...p, url };
   };
 
   it('finishes the current batch, marks the run interrupted, exits 0; the next run resumes', async () => {

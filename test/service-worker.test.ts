@@ -4,16 +4,18 @@
  * executes them, answers a cancel sent through the API, and stops cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Tributary } from '../src/tributary.ts';
 import { createPostgresDatabase, postgresAdminUrl, type TestDatabase } from './helpers/databases.ts';
 import { createProject, type TestProject } from './helpers/project.ts';
-import { startTestService, waitFor, type TestService } from './helpers/service.ts';
+import {
+  numberedCsv,
+  spawnTributary,
+  startTestService,
+  waitFor,
+  type TestService,
+} from './helpers/service.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'tributary.js');
 const ROWS = 40_000;
 const BATCH = 500;
 
@@ -31,9 +33,7 @@ describe(
     before(async () => {
       db = (await createPostgresDatabase())!;
       project = createProject(db.url);
-      let text = 'id,name\n';
-      for (let i = 1; i <= ROWS; i++) text += `${i},name ${i}\n`;
-      project.write('w.csv', text);
+      project.write('w.csv', numberedCsv(ROWS));
       project.writeConfig({
         syncs: {
           w: {
@@ -60,18 +60,14 @@ describe(
     };
 
     it('takes queued runs from the shared queue, honours a cancel from the API, stops on SIGTERM', async () => {
-      const child = spawn(process.execPath, [BIN, '--config', project.configFile, 'worker'], {
-        env: { ...process.env, DATABASE_URL: '', TRIBUTARY_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { child, output, exited } = spawnTributary(project.configFile, ['worker'], {
+        DATABASE_URL: '',
+        TRIBUTARY_LOG_LEVEL: 'warn',
       });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
       try {
         const worker = await waitFor(
           'the worker to start',
-          () => /Tributary worker (\S+) taking runs from the pg-boss queue/.exec(out)?.[1],
+          () => /Tributary worker (\S+) taking runs from the pg-boss queue/.exec(output())?.[1],
           90_000,
         );
 
@@ -86,7 +82,7 @@ describe(
           },
           120_000,
         );
-        assert.equal(done.status, 'succeeded', out);
+        assert.equal(done.status, 'succeeded', output());
         assert.equal(done.instance, worker, 'the worker process ran it');
         assert.equal(done.trigger, 'api');
         assert.equal(await t.dest.countRows('w'), ROWS);
@@ -115,9 +111,9 @@ describe(
 
         child.kill('SIGTERM');
         const [code, signal] = await exited;
-        assert.equal(signal, null, out);
-        assert.equal(code, 0, out);
-        assert.match(out, /SIGTERM: stopping/);
+        assert.equal(signal, null, output());
+        assert.equal(code, 0, output());
+        assert.match(output(), /SIGTERM: stopping/);
       } finally {
         child.kill('SIGKILL');
       }

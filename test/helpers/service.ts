@@ -2,6 +2,9 @@
  * The service for tests: started in process over a test project, logs captured in memory, and
  * a helper that waits for a condition with a generous deadline (never asserting on timing).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startService, type RunningService, type ServiceOptions } from '../../src/server/service.ts';
 import type { TestProject } from './project.ts';
@@ -46,4 +49,38 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tributary.js');
+
+/** A `tributary` process of a test (serve, worker), with everything it printed. */
+export interface TributaryProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output: () => string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Starts `tributary --config FILE ARGS…` with `env` over this process's environment. */
+export function spawnTributary(
+  configFile: string,
+  args: string[],
+  env: Record<string, string>,
+): TributaryProcess {
+  const child = spawn(process.execPath, [BIN, '--config', configFile, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  return { child, output: () => out, exited };
+}
+
+/** CSV text of `rows` records `id,name` (1 … rows), for imports large enough to stop midway. */
+export function numberedCsv(rows: number): string {
+  let text = 'id,name\n';
+  for (let i = 1; i <= rows; i++) text += `${i},name ${i}\n`;
+  return text;
 }
